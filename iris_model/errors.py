@@ -25,3 +25,14 @@ class InputError(IrisError, ValueError):
 
 class BackendUnavailableError(IrisError):
     """A runtime backend was asked for but its library is not installed or usable here."""
+
+
+class NonFiniteOutputError(IrisError):
+    """A model produced NaN or infinite values (corrupt weights, or half precision overflowing).
+
+    Such an output is never returned as depth: callers count and report it instead.
+    """
+
+
+class Cancelled(IrisError):  # noqa: N818 - names what happened, as concurrent.futures.CancelledError does
+    """A prediction was abandoned between denoising steps because its ``cancel`` callback said so."""
