@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from diffusers.pipelines.marigold.pipeline_marigold_depth import MarigoldDepthPi
 from diffusers.utils.torch_utils import randn_tensor
 
 from .components import DepthComponents
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .loading import ModelIndex, read_model_index, write_model_index
 from .schedulers import check_steps, convert_scheduler
 from .text import TextEmbeddingCache, normalize_text
@@ -61,6 +61,29 @@ class IrisDepthOutput:
     uncertainty: np.ndarray | None = None
     latent: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _RunSettings:
+    """The per-call options of :meth:`IrisDepthPipeline.__call__`, validated there, as one group sees them."""
+
+    steps: int
+    ensemble_size: int
+    resolution: int
+    single_step: bool
+    generator: torch.Generator | None = None
+    latents: torch.Tensor | None = None
+    batch_size: int = 0
+    output_uncertainty: bool = False
+    match_input_resolution: bool = True
+    resample_in: str = "bilinear"
+    resample_out: str = "bilinear"
+    ensembling_kwargs: dict[str, Any] | None = None
+    cancel: Callable[[], bool] | None = None
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("prediction cancelled")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -196,6 +219,7 @@ class IrisDepthPipeline:
         resample_method_input: str = "bilinear",
         resample_method_output: str = "bilinear",
         ensembling_kwargs: dict[str, Any] | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> IrisDepthOutput:
         """Predict depth for one image or a list of images.
 
@@ -212,6 +236,8 @@ class IrisDepthPipeline:
                 checkpoints), else False.
             generator: seeds the initial noise. ``latents`` gives it explicitly instead (``[N * E, C, h, w]``).
             batch_size: most ensemble members per UNet call; 0 = all of a group in one call.
+            cancel: called before each denoising step and before decoding; when it returns True the call
+                stops there and raises :class:`~iris_model.errors.Cancelled` (a node shutting down mid-frame).
         """
         t_start = time.perf_counter()
         if single_step is None:
@@ -245,6 +271,12 @@ class IrisDepthPipeline:
         if latents is not None and len(groups) > 1:
             raise InputError("explicit latents need all images to share one description and size")
 
+        run = _RunSettings(
+            steps=steps, ensemble_size=ensemble_size, resolution=resolution, single_step=single_step,
+            generator=generator, latents=latents, batch_size=batch_size, output_uncertainty=output_uncertainty,
+            match_input_resolution=match_input_resolution, resample_in=resample_method_input,
+            resample_out=resample_method_output, ensembling_kwargs=ensembling_kwargs, cancel=cancel,
+        )
         timings = {"encode_text": 0.0, "encode_image": 0.0, "denoise": 0.0, "decode": 0.0}
         depth: list[np.ndarray | None] = [None] * len(images)
         uncertainty: list[np.ndarray | None] = [None] * len(images)
@@ -255,11 +287,7 @@ class IrisDepthPipeline:
             self._sync()
             timings["encode_text"] += time.perf_counter() - t0
             batch = torch.cat([images[i] for i in members], dim=0)
-            pred, unc, lat = self._run_group(
-                batch, embedding, steps, ensemble_size, resolution, single_step, generator, latents,
-                batch_size, output_uncertainty, match_input_resolution, resample_method_input,
-                resample_method_output, ensembling_kwargs, timings,
-            )
+            pred, unc, lat = self._run_group(batch, embedding, run, timings)
             for k, i in enumerate(members):
                 depth[i] = pred[k]
                 uncertainty[i] = None if unc is None else unc[k]
@@ -301,23 +329,10 @@ class IrisDepthPipeline:
         return out
 
     def _run_group(
-        self,
-        image: torch.Tensor,
-        text_embedding: torch.Tensor,
-        steps: int,
-        ensemble_size: int,
-        resolution: int,
-        single_step: bool,
-        generator: torch.Generator | None,
-        latents: torch.Tensor | None,
-        batch_size: int,
-        output_uncertainty: bool,
-        match_input_resolution: bool,
-        resample_in: str,
-        resample_out: str,
-        ensembling_kwargs: dict[str, Any] | None,
-        timings: dict[str, float],
+        self, image: torch.Tensor, text_embedding: torch.Tensor, run: _RunSettings, timings: dict[str, float]
     ) -> tuple[np.ndarray, np.ndarray | None, torch.Tensor]:
+        steps, ensemble_size, resolution, single_step = run.steps, run.ensemble_size, run.resolution, run.single_step
+        generator, latents, batch_size = run.generator, run.latents, run.batch_size
         comps = self.components
         device, dtype = comps.device, comps.dtype
         num_images = image.shape[0]
@@ -325,7 +340,7 @@ class IrisDepthPipeline:
         # Marigold's preprocessing: [0, 1] -> [-1, 1], long side to `resolution`, pad to the latent stride.
         image = image * 2.0 - 1.0
         if resolution > 0:
-            image = self.image_processor.resize_to_max_edge(image, resolution, resample_in)
+            image = self.image_processor.resize_to_max_edge(image, resolution, run.resample_in)
         image, padding = self.image_processor.pad_image(image, comps.vae_scale_factor)
         image = image.to(device)
 
@@ -356,6 +371,7 @@ class IrisDepthPipeline:
             batch_text = text.expand(batch_image.shape[0], -1, -1)
             self.scheduler.set_timesteps(steps, device=device)
             if single_step:
+                run.check_cancel()
                 t_final = self.scheduler.config.num_train_timesteps - 1
                 noise = comps.denoise(torch.cat([batch_image, batch_pred], dim=1), t_final, batch_text)
                 out = self.scheduler.step(noise, torch.tensor(t_final, device=device), batch_pred)
@@ -364,6 +380,7 @@ class IrisDepthPipeline:
                     batch_pred = out.denoised
             else:
                 for t in self.scheduler.timesteps:
+                    run.check_cancel()
                     noise = comps.denoise(torch.cat([batch_image, batch_pred], dim=1), int(t), batch_text)
                     batch_pred = self.scheduler.step(noise, t, batch_pred, generator=generator).prev_sample
             results.append(batch_pred)
@@ -371,6 +388,7 @@ class IrisDepthPipeline:
         self._sync()
         timings["denoise"] += time.perf_counter() - t0
 
+        run.check_cancel()
         t0 = time.perf_counter()
         prediction = torch.cat([comps.decode(pred_latent[i : i + chunk]) for i in range(0, total, chunk)])
         prediction = prediction.float().cpu()
@@ -382,22 +400,22 @@ class IrisDepthPipeline:
             prediction = prediction.reshape(num_images, ensemble_size, *prediction.shape[1:])
             merged = [
                 MarigoldDepthPipeline.ensemble_depth(
-                    prediction[i], True, True, output_uncertainty, **(ensembling_kwargs or {})
+                    prediction[i], True, True, run.output_uncertainty, **(run.ensembling_kwargs or {})
                 )
                 for i in range(num_images)
             ]
             prediction = torch.cat([m[0] for m in merged], dim=0)
-            if output_uncertainty:
+            if run.output_uncertainty:
                 uncertainty = torch.cat([m[1] for m in merged], dim=0)
-        elif output_uncertainty:
+        elif run.output_uncertainty:
             uncertainty = torch.zeros_like(prediction)
-        if match_input_resolution:
+        if run.match_input_resolution:
             prediction = self.image_processor.resize_antialias(
-                prediction, original_resolution, resample_out, is_aa=False
+                prediction, original_resolution, run.resample_out, is_aa=False
             )
             if uncertainty is not None:
                 uncertainty = self.image_processor.resize_antialias(
-                    uncertainty, original_resolution, resample_out, is_aa=False
+                    uncertainty, original_resolution, run.resample_out, is_aa=False
                 )
         depth_np = prediction[:, 0].numpy()
         unc_np = None if uncertainty is None else uncertainty[:, 0].numpy()
