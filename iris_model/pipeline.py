@@ -368,7 +368,8 @@ class IrisDepthPipeline:
         for i in range(0, total, chunk):
             batch_image = image_latent[i : i + chunk]
             batch_pred = pred_latent[i : i + chunk]
-            batch_text = text.expand(batch_image.shape[0], -1, -1)
+            # A contiguous copy, as diffusers' Marigold: a stride-0 view takes other CPU kernels (1e-6 apart).
+            batch_text = text.repeat(batch_image.shape[0], 1, 1)
             self.scheduler.set_timesteps(steps, device=device)
             if single_step:
                 run.check_cancel()
