@@ -44,19 +44,51 @@ def _fields(pixels: np.ndarray, pad: int = 0, big_endian: bool = False) -> tuple
     return h, w, rows.shape[1], int(big_endian), rows.tobytes()
 
 
-@pytest.mark.parametrize("encoding", sorted(COLOR_ENCODINGS))
+#: The camera encodings the node documents, written out from sensor_msgs/image_encodings.hpp (not from the
+#: codec's table): channel letters in memory order and bits per channel.
+SPEC = {
+    "rgb8": ("rgb", 8), "bgr8": ("bgr", 8), "rgba8": ("rgba", 8), "bgra8": ("bgra", 8), "mono8": ("m", 8),
+    "rgb16": ("rgb", 16), "bgr16": ("bgr", 16), "rgba16": ("rgba", 16), "bgra16": ("bgra", 16), "mono16": ("m", 16),
+}
+
+
+def test_the_documented_encodings_are_the_supported_ones() -> None:
+    assert set(COLOR_ENCODINGS) == set(SPEC)
+
+
+@pytest.mark.parametrize("encoding", sorted(SPEC))
 @pytest.mark.parametrize("pad", [0, 3])
 @pytest.mark.parametrize("big_endian", [False, True])
 def test_every_supported_encoding_decodes_to_rgb(encoding: str, pad: int, big_endian: bool) -> None:
-    layout = COLOR_ENCODINGS[encoding]
-    dtype = np.uint8 if layout.itemsize == 1 else np.uint16
-    pixels = _pixels(5, 7, layout.channels, dtype)
+    order, bits = SPEC[encoding]
+    dtype = np.uint8 if bits == 8 else np.uint16
+    pixels = _pixels(5, 7, len(order), dtype)
     h, w, step, be, data = _fields(pixels, pad, big_endian)
     out = decode_image(encoding, h, w, step, be, data)
-    expected = pixels[..., 0] if layout.channels == 1 else pixels[..., list(layout.rgb)]
+    expected = pixels[..., 0] if order == "m" else np.stack([pixels[..., order.index(c)] for c in "rgb"], axis=-1)
     assert out.dtype == dtype
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, expected)
+
+
+def test_16_bit_channels_from_known_bytes() -> None:
+    """One pixel whose channels in memory order are 0x0102, 0x0304, 0x0506 (alpha 0x0708), bytes by hand."""
+    little = bytes([0x02, 0x01, 0x04, 0x03, 0x06, 0x05])
+    big = bytes([0x01, 0x02, 0x03, 0x04, 0x05, 0x06])
+    for data, be in ((little, 0), (big, 1)):
+        assert decode_image("rgb16", 1, 1, 6, be, data)[0, 0].tolist() == [0x0102, 0x0304, 0x0506]
+        assert decode_image("bgr16", 1, 1, 6, be, data)[0, 0].tolist() == [0x0506, 0x0304, 0x0102]
+    alpha_little, alpha_big = little + bytes([0x08, 0x07]), big + bytes([0x07, 0x08])
+    for data, be in ((alpha_little, 0), (alpha_big, 1)):
+        assert decode_image("rgba16", 1, 1, 8, be, data)[0, 0].tolist() == [0x0102, 0x0304, 0x0506]
+        assert decode_image("bgra16", 1, 1, 8, be, data)[0, 0].tolist() == [0x0506, 0x0304, 0x0102]
+    assert decode_image("mono16", 1, 1, 2, 0, little[:2])[0, 0] == 0x0102
+    assert decode_image("mono16", 1, 1, 2, 1, big[:2])[0, 0] == 0x0102
+    # Two pixels in a padded row: the second pixel starts 6 bytes in, the padding is ignored.
+    row = little + bytes([0x12, 0x11, 0x14, 0x13, 0x16, 0x15]) + bytes(4)
+    two = decode_image("rgb16", 1, 2, 16, 0, row)
+    assert two.tolist() == [[[0x0102, 0x0304, 0x0506], [0x1112, 0x1314, 0x1516]]]
+    assert as_rgb8(two).tolist() == [[[0x01, 0x03, 0x05], [0x11, 0x13, 0x15]]]
 
 
 def test_bgr8_is_reordered_to_rgb() -> None:
