@@ -95,15 +95,36 @@ def test_write_split_round_trip(tmp_path: Path) -> None:
         np.testing.assert_allclose(got["rgb"], ref["rgb"], atol=0.5 / 255 + 1e-6)  # 8-bit PNG
 
 
-def test_disk_cache_returns_the_generated_sample(tmp_path: Path) -> None:
+def test_disk_cache_returns_the_generated_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ds = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)
     first = ds[1]
     files = list(tmp_path.rglob("*.npz"))
     assert len(files) == 1
+    ref = generate_sample("train", 1, height=H, width=W).as_dict()
+    assert first["caption"] == ref["caption"]
+    for key in ("rgb", "depth", "valid", "ambiguous", "intrinsics"):
+        np.testing.assert_array_equal(first[key].numpy(), ref[key], err_msg=key)
+
+    # Read back, not regenerated: with generation disabled the second dataset still returns the sample ...
+    import iris_training.synthetic.dataset as dataset_module
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the cached sample was generated again instead of read")
+
+    monkeypatch.setattr(dataset_module, "generate_sample", no_generation)
     second = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)[1]
     assert first["caption"] == second["caption"]
     for key in ("rgb", "depth", "valid", "ambiguous", "intrinsics"):
         assert torch.equal(first[key], second[key]), key
+    # ... and what it returns is what the file holds.
+    with np.load(files[0]) as z:
+        marked = {k: z[k] for k in z.files}
+    marked["depth"] = marked["depth"] + 1.0
+    marked["caption"] = np.asarray("read from the cache")
+    np.savez_compressed(files[0], **marked)
+    third = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)[1]
+    assert third["caption"] == "read from the cache"
+    assert torch.equal(third["depth"], first["depth"] + 1.0)
 
 
 def test_bad_arguments_raise_clear_errors() -> None:
