@@ -36,8 +36,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "metrics": ("iris_model/metrics.py", ["tests/test_metrics.py", "tests/test_metrics_protocol.py"]),
     "text": ("iris_model/text.py", ["tests/test_text_cache.py"]),
     "image_codec": ("iris_ros/image_codec.py", ["tests/test_image_codec.py"]),
-    "camera_info": ("iris_ros/camera_info.py", ["tests/test_cloud_packing.py", "tests/test_camera_info.py"]),
-    "cloud_packing": ("iris_ros/cloud_packing.py", ["tests/test_cloud_packing.py"]),
+    "camera_info": ("iris_ros/camera_info.py", ["tests/test_cloud_packing.py", "tests/test_camera_info_contract.py"]),
+    "cloud_packing": (
+        "iris_ros/cloud_packing.py", ["tests/test_cloud_packing.py", "tests/test_cloud_packing_contract.py"]
+    ),
 }
 COPIED = ("iris_model", "iris_ros", "tests")
 
