@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import contextlib
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -266,3 +267,126 @@ def test_resample_sparse_keeps_samples_and_nearest_wins() -> None:
     down = resample_sparse(dense, 1, 1)
     assert down[0, 0] == 1.0  # four samples on one pixel: the nearest
     assert resample_sparse(dense, 2, 2) is dense
+
+
+# ------------------------------------------------------------------------ limits, reasons and edge cases
+def _reason(call, *args) -> tuple[str, str]:
+    with pytest.raises(ImageConversionError) as info:
+        call(*args)
+    return info.value.reason, str(info.value)
+
+
+def test_each_field_is_named_in_its_error() -> None:
+    assert _reason(decode_image, "rgb8", 2, 2.0, 6, 0, bytes(12)) == (
+        "bad_layout", "image width must be an integer, got float")
+    assert _reason(decode_image, "rgb8", 2, 2, -6, 0, bytes(12)) == ("bad_layout", "image step must be >= 0, got -6")
+    assert _reason(decode_image, "rgb8", 2, 2, 6, "0", bytes(12)) == (
+        "bad_layout", "image is_bigendian must be an integer, got str")
+    assert _reason(decode_image, "rgb16", 2, 2, 11, 0, bytes(24))[1] == (
+        "rgb16 image step 11 is less than width * bytes per pixel = 2 * 6")
+    assert _reason(decode_image, 5, 1, 1, 3, 0, bytes(3)) == (
+        "unsupported_encoding", "image encoding must be a string, got int")
+    assert _reason(decode_depth, None, 1, 1, 4, 0, bytes(4)) == (
+        "unsupported_encoding", "depth encoding must be a string, got NoneType")
+    assert _reason(decode_depth, "8UC1", 1, 1, 1, 0, bytes(1)) == (
+        "unsupported_encoding", "unsupported depth encoding '8UC1'; supported: 32FC1 (meters), 16UC1 (millimeters)")
+    message = _reason(decode_image, "nv12", 1, 1, 3, 0, bytes(3))[1]
+    assert message.endswith("supported: " + ", ".join(sorted(SPEC, key=list(COLOR_ENCODINGS).index)))
+
+
+def test_is_bigendian_may_be_a_bool() -> None:
+    data = bytes([0x01, 0x02])
+    assert decode_image("mono16", 1, 1, 2, True, data)[0, 0] == 0x0102
+    assert decode_image("mono16", 1, 1, 2, False, data)[0, 0] == 0x0201
+
+
+def test_size_limits_are_reasons_for_the_counters() -> None:
+    reason, message = _reason(decode_image, "rgba16", 8192, 8192, 8192 * 8 + 8, 0, b"")
+    assert reason == "too_large" and "more than the limit of 536870912" in message
+    # Exactly the limit is allowed: the claimed layout passes, and the (short) data is what is refused.
+    assert _reason(decode_image, "rgba16", 8192, 8192, 8192 * 8, 0, b"")[0] == "bad_layout"
+    huge = np.zeros(8192 * 8192 * 8 + 1, np.uint8)
+    reason, message = _reason(decode_image, "rgb8", 1, 1, 3, 0, huge)
+    assert (reason, message) == ("too_large", "image data has 536870913 bytes, more than the limit of 536870912")
+
+
+def test_plain_lists_of_bytes() -> None:
+    out = decode_image("rgb8", 1, 2, 6, 0, [0, 1, 2, 253, 254, 255])
+    assert out.dtype == np.uint8 and out.tolist() == [[[0, 1, 2], [253, 254, 255]]]
+    assert _reason(decode_image, "rgb8", 1, 1, 3, 0, [0, 1, 256]) == (
+        "bad_data", "image data values must be bytes in [0, 255]")
+    assert _reason(decode_image, "rgb8", 1, 1, 3, 0, [[0, 1, 2]])[0] == "bad_data"
+    assert "flat sequence of bytes" in _reason(decode_image, "rgb8", 1, 1, 3, 0, [[0, 1, 2]])[1]
+    assert _reason(decode_image, "rgb8", 1, 1, 3, 0, [1.5, 2.0, 3.0])[0] == "bad_data"
+
+
+def test_depth_encodings_and_sub_meter_depth() -> None:
+    mm = np.array([[500, 0, 1]], dtype="<u2")
+    for encoding in ("16UC1", "mono16"):
+        out = decode_depth(encoding, 1, 3, 6, 0, mm.tobytes())
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, [[0.5, np.nan, 0.001]], rtol=1e-6)
+    meters = np.array([[0.25, 0.999]], dtype="<f4")
+    out = decode_depth("32FC1", 1, 2, 8, 0, meters.tobytes())
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, meters)
+
+
+def test_compressed_reasons_limits_and_modes() -> None:
+    reason, message = _reason(decode_compressed, "16UC1; compressedDepth", b"\x00" * 20)
+    assert reason == "unsupported_encoding" and "not supported as camera input" in message
+    assert _reason(decode_compressed, "png", b"") == ("empty_image", "compressed image has no data")
+    one = decode_compressed("png", _encoded(Image.fromarray(np.full((1, 1, 3), 7, np.uint8)), "PNG"))
+    assert one.shape == (1, 1, 3) and one.dtype == np.uint8
+    tiny = _encoded(Image.new("L", (1, 1)), "PNG")
+    ihdr = tiny.index(b"IHDR")  # chunk: length, "IHDR", width, height, 5 more bytes, CRC of type + data
+    for w, h in ((8193, 1), (1, 8193)):
+        body = b"IHDR" + w.to_bytes(4, "big") + h.to_bytes(4, "big") + tiny[ihdr + 12 : ihdr + 17]
+        claimed = tiny[: ihdr] + body + zlib.crc32(body).to_bytes(4, "big") + tiny[ihdr + 21 :]
+        reason, message = _reason(decode_compressed, "png", claimed)
+        assert reason == "too_large" and f"compressed image of {w} x {h} is empty or larger than 8192 x 8192" in message
+    edge = decode_compressed("png", _encoded(Image.new("L", (8192, 1)), "PNG"))
+    assert edge.shape == (1, 8192, 3)
+    # Color modes other than RGB come back as H x W x 3 RGB.
+    rgba = np.array([[[10, 20, 30, 40]]], np.uint8)
+    np.testing.assert_array_equal(decode_compressed("png", _encoded(Image.fromarray(rgba), "PNG")), [[[10, 20, 30]]])
+    gray = np.array([[0, 200]], np.uint8)
+    np.testing.assert_array_equal(decode_compressed("png", _encoded(Image.fromarray(gray), "PNG")),
+                                  [[[0, 0, 0], [200, 200, 200]]])
+    # 16-bit and 32-bit integer images: native uint16, clipped to 0..65535.
+    big16 = Image.frombytes("I;16B", (2, 1), np.array([1, 60000], ">u2").tobytes())
+    out = decode_compressed("tiff", _encoded(big16, "TIFF"))
+    assert out.dtype == np.uint16 and out.tolist() == [[1, 60000]]
+    int32 = Image.fromarray(np.array([[-5, 70000, 1234]], dtype=np.int32))
+    out = decode_compressed("tiff", _encoded(int32, "TIFF"))
+    assert out.dtype == np.uint16 and out.tolist() == [[0, 65535, 1234]]
+    message = _reason(decode_compressed, "jpeg", b"\xff\xd8\xff" + bytes(30))[1]
+    assert message.startswith("cannot decode compressed image (format 'jpeg'): ")
+
+
+def test_encoders_check_dtype_and_declare_byte_order() -> None:
+    with pytest.raises(ImageConversionError, match=r"rgb8 needs an H x W x 3 uint8 array, got float32 \(2, 2, 3\)"):
+        encode_rgb8(np.zeros((2, 2, 3), np.float32))
+    assert encode_rgb8(np.zeros((2, 2, 3), np.uint8)).is_bigendian == 0
+    with pytest.raises(ImageConversionError, match=r"32FC1 needs an H x W array, got shape \(2, 2, 1\)"):
+        encode_depth(np.zeros((2, 2, 1), np.float32))
+    d = encode_depth(np.array([[1.5]], dtype=np.float64))
+    assert d.is_bigendian == int(not np.little_endian)
+    assert bytes(d.data) == np.array([1.5], dtype="=f4").tobytes()
+    assert as_rgb8(np.array([[0xFFFF, 0x00FF]], np.uint16)).dtype == np.uint8
+
+
+def test_resample_sparse_positions_by_hand() -> None:
+    # Pixel centers map as u' = (u + 0.5) * s - 0.5: with s = 3, rows 0, 1 -> 1, 4; with s = 4.5, columns
+    # 0, 1 -> 1.75, 6.25 -> 2, 6.
+    sparse = np.array([[1.0, np.nan], [np.nan, 2.0]], dtype=np.float64)
+    out = resample_sparse(sparse, 6, 9)
+    assert out.dtype == np.float32 and out.shape == (6, 9)
+    assert np.isfinite(out).sum() == 2
+    assert out[1, 2] == 1.0 and out[4, 6] == 2.0
+    single = resample_sparse(np.array([[np.nan, np.nan, 3.0]]), 1, 4)  # (2 + 0.5) * 4 / 3 - 0.5 = 2.83 -> 3
+    assert np.flatnonzero(np.isfinite(single)).tolist() == [3] and single[0, 3] == 3.0
+    none = resample_sparse(np.full((2, 2), np.nan), 3, 3)
+    assert none.dtype == np.float32 and np.isnan(none).all()
+    same = resample_sparse(np.ones((2, 2), np.float64), 2, 2)
+    assert same.dtype == np.float32
