@@ -11,6 +11,12 @@ REPO = Path(__file__).resolve().parents[1]
 # What setup.py, MANIFEST.in and package.xml read; the tests, pytest.ini and ruff.toml for colcon test.
 PACKAGE_FILES = ("setup.py", "MANIFEST.in", "package.xml", "resource", "launch", "config", "scripts")
 PACKAGES = ("iris_ros", "iris_model")
+# What setuptools printed about this package before it declared its data properly.
+SETUPTOOLS_NOISE = (
+    "SetuptoolsDeprecationWarning",
+    "is absent from the packages configuration",
+    "as data is deprecated",
+)
 
 
 def copy_source(dest: Path, *, with_model: bool = True, with_tests: bool = False) -> Path:
