@@ -8,7 +8,8 @@ this environment's packages (torch, rclpy, ...) after its own, so nothing heavy 
   deleted, the installed copy refuses to start (no random-weight fallback);
 - ``colcon build`` of a workspace holding a copy of the repository: launchers, console scripts on PATH after
   ``source install/setup.bash``, share files, the model, no setuptools deprecation warnings; then
-  ``colcon test`` runs pytest on real test files, and a failing test makes ``colcon test-result`` fail.
+  ``colcon test`` runs pytest on real test files, and a failing test makes ``colcon test-result`` fail; then
+  ``colcon build --symlink-install``: the launchers link to the sources, the scripts still run.
 """
 
 from __future__ import annotations
@@ -187,6 +188,20 @@ def test_colcon_build_and_test_in_a_workspace(tools: Path, tmp_path: Path) -> No
     assert failing.returncode != 0, failing.stdout + failing.stderr
     result = _run([colcon, "test-result", "--verbose"], env=env, cwd=ws)
     assert result.returncode != 0 and "test_colcon_sees_this_failure" in result.stdout, result.stdout
+
+    # --symlink-install: the same layout, linked to the sources.
+    build = _run([colcon, "build", "--symlink-install", "--packages-select", "iris_ros"], env=env, cwd=ws)
+    log = (ws / "log" / "latest_build" / "iris_ros" / "stdout_stderr.log").read_text()
+    assert build.returncode == 0, build.stdout + build.stderr + log
+    for noise in SETUPTOOLS_NOISE:
+        assert noise not in log + build.stderr, noise
+    for exe in ("depth_node", "demo_camera"):
+        assert (prefix / "lib" / "iris_ros" / exe).resolve() == src / "scripts" / "ros_executables" / exe
+    where = "python -c 'import iris_model; print(iris_model.__file__)'"
+    script = f"source install/setup.bash && iris-depth --help && {where}"
+    sourced = _run(["bash", "-c", script], env=env, cwd=ws)
+    assert sourced.returncode == 0 and "usage: iris-depth" in sourced.stdout, sourced.stdout + sourced.stderr
+    assert Path(sourced.stdout.strip().splitlines()[-1]).resolve() == src / "iris_model" / "__init__.py"
 
 
 @pytest.fixture
