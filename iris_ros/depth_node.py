@@ -212,18 +212,20 @@ class IrisDepthNode(Node):
 
     def _load_pipeline(self, cfg: NodeConfig) -> tuple[Any, Path]:
         from iris_model import IrisDepthPipeline
-        from iris_model.default_model import default_model_dir, is_embedded_available
+        from iris_model.default_model import default_model_dir, is_embedded_available, is_source_checkout
 
         if cfg.model_dir:
             path = Path(cfg.model_dir).expanduser()
         else:
-            if not is_embedded_available():
+            if not is_embedded_available() and is_source_checkout():
                 self.get_logger().warning(
-                    "no trained default model is embedded in this install: using a RANDOM-WEIGHT stand-in model; "
+                    "no trained default model is embedded in this checkout: using a RANDOM-WEIGHT stand-in model; "
                     "its depth is meaningless. Set the model_dir parameter to a trained model."
                 )
             try:
                 path = default_model_dir()
+            except IrisError:  # an install without its embedded model: the error names the path
+                raise
             except Exception as exc:  # building the stand-in can fail on a read-only cache, a full disk, ...
                 raise ModelLoadError("<default model>", f"{type(exc).__name__}: {exc}") from exc
         self.get_logger().info(f"loading model {path} (backend {cfg.backend}, device {cfg.device})")

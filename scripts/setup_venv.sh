@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 
 pip_install() {
   # pip, minus the harmless "Location ... is ignored" notices about local index folders; fails when pip fails.
-  if ! python -m pip install -q --disable-pip-version-check "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; then
+  # setuptools' editable builds end with an InformationOnly note ("Editable installation. Please be careful with
+  # folders ... with the same name as your package"), which is not about this project: that one is ignored.
+  if ! PYTHONWARNINGS="ignore:Editable installation" python -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+      | { grep -v '^WARNING: Location' || true; }; then
     echo "setup_venv: pip install $* failed" >&2
     exit 1
   fi
@@ -18,7 +21,7 @@ stamp_ok() { [ "$(cat ".venv/.stamp-$1" 2>/dev/null)" = "$2" ]; }
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 . .venv/bin/activate
 
-base=$(cat setup.py setup.cfg requirements/runtime.txt training/pyproject.toml | sha256sum | cut -d' ' -f1)
+base=$(cat setup.py MANIFEST.in requirements/runtime.txt training/pyproject.toml | sha256sum | cut -d' ' -f1)
 if ! stamp_ok base "$base"; then
   pip_install --upgrade pip
   pip_install torch==2.13.0
