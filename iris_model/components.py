@@ -49,8 +49,13 @@ class DepthComponents(Protocol):
 
 
 def decode_to_depth(decoded_rgb: torch.Tensor) -> torch.Tensor:
-    """Marigold's depth read-out of a decoded 3-channel image: mean, clip to [-1, 1], map to [0, 1]."""
+    """Marigold's depth read-out of a decoded 3-channel image: mean, clip to [-1, 1], map to [0, 1].
+
+    A non-finite mean becomes NaN rather than being clipped to a valid-looking 0 or 1, so that the
+    pipeline's finiteness check sees a decoder that overflowed.
+    """
     depth = decoded_rgb.mean(dim=1, keepdim=True)
+    depth = torch.where(torch.isfinite(depth), depth, torch.full_like(depth, float("nan")))
     return (depth.clamp(-1.0, 1.0) + 1.0) / 2.0
 
 
@@ -92,11 +97,13 @@ class TorchComponents:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         index: ModelIndex | None = None,
+        variant: str | None = None,
     ) -> TorchComponents:
+        """Load the weight-carrying components; ``variant`` (e.g. ``"fp16"``) as diffusers' ``from_pretrained``."""
         model_dir = Path(model_dir)
         index = index or read_model_index(model_dir)
         modules = {
-            name: load_torch_module(model_dir, name, *index.components[name])
+            name: load_torch_module(model_dir, name, *index.components[name], variant=variant)
             for name in ("unet", "vae", "text_encoder")
         }
         refs = {}

@@ -34,7 +34,7 @@ from diffusers.pipelines.marigold.pipeline_marigold_depth import MarigoldDepthPi
 from diffusers.utils.torch_utils import randn_tensor
 
 from .components import DepthComponents
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, NonFiniteOutputError
 from .loading import ModelIndex, read_model_index, write_model_index
 from .schedulers import check_steps, convert_scheduler
 from .text import TextEmbeddingCache, normalize_text
@@ -86,6 +86,21 @@ class _RunSettings:
             raise Cancelled("prediction cancelled")
 
 
+def _check_finite(prediction: torch.Tensor, latent: torch.Tensor) -> None:
+    """Refuse a NaN/inf depth (corrupt weights, half precision overflowing): it must never be published.
+
+    The decoded depth is clamped to [0, 1], which turns inf into a finite value, so the final latent is
+    checked as well.
+    """
+    for name, tensor in (("depth latent", latent), ("decoded depth", prediction)):
+        if not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise NonFiniteOutputError(
+                f"the model produced a non-finite {name} ({bad} of {tensor.numel()} values NaN or inf): "
+                "corrupt weights, or half precision overflowing (try dtype float32)"
+            )
+
+
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
@@ -123,9 +138,13 @@ class IrisDepthPipeline:
         backend: str = "torch",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        variant: str | None = None,
         **backend_options: Any,
     ) -> IrisDepthPipeline:
         """Load a model directory (diffusers layout) onto a backend (``torch``, ``onnxruntime``, ``tensorrt``).
+
+        ``variant`` (e.g. ``"fp16"``) loads ``*.fp16.safetensors`` as diffusers does; a checkpoint holding only
+        one variant's files loads without it.
 
         Raises :class:`~iris_model.errors.ModelLoadError` with the path and the reason when anything is
         missing or corrupt, and :class:`~iris_model.errors.BackendUnavailableError` for a backend whose
@@ -136,7 +155,9 @@ class IrisDepthPipeline:
 
         model_dir = Path(model_dir)
         index: ModelIndex = read_model_index(model_dir)
-        components = load_components(model_dir, backend, device=device, dtype=dtype, index=index, **backend_options)
+        components = load_components(
+            model_dir, backend, device=device, dtype=dtype, index=index, variant=variant, **backend_options
+        )
         tokenizer = load_tokenizer(model_dir, *index.components["tokenizer"])
         scheduler = load_scheduler(model_dir, *index.components["scheduler"])
         known = {"_class_name", "_diffusers_version", "prediction_type", "default_denoising_steps",
@@ -393,6 +414,7 @@ class IrisDepthPipeline:
         prediction = torch.cat([comps.decode(pred_latent[i : i + chunk]) for i in range(0, total, chunk)])
         prediction = prediction.float().cpu()
         timings["decode"] += time.perf_counter() - t0
+        _check_finite(prediction, pred_latent)
 
         prediction = self.image_processor.unpad_image(prediction, padding)  # [N*E, 1, PH, PW]
         uncertainty = None

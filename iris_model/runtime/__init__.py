@@ -25,18 +25,22 @@ def load_components(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     index: ModelIndex | None = None,
+    variant: str | None = None,
     **options: Any,
 ) -> DepthComponents:
     """Load the four components of ``model_dir`` on ``backend``.
 
     ``torch`` reads a checkpoint; ``onnxruntime`` and ``tensorrt`` read an ENGINE_DIR written by
     ``iris-export`` (a plain checkpoint gets a :class:`~iris_model.errors.ModelLoadError` saying so).
-    ``options`` are the backend's own (see ``OrtOptions`` and ``TensorRTComponents``).
+    ``options`` are the backend's own (see ``OrtOptions`` and ``TensorRTComponents``). ``variant`` picks
+    diffusers weight variants (``*.fp16.safetensors``) of a checkpoint, so it applies to ``torch`` only.
     """
+    if variant is not None and backend != "torch":
+        raise InputError(f"variant= selects checkpoint weights (torch backend); {backend} runs exported graphs")
     if backend == "torch":
         if options:
             raise InputError(f"unknown torch backend options: {sorted(options)}")
-        return TorchComponents.from_pretrained(model_dir, device=device, dtype=dtype, index=index)
+        return TorchComponents.from_pretrained(model_dir, device=device, dtype=dtype, index=index, variant=variant)
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeComponents
 
