@@ -48,6 +48,26 @@ class DepthComponents(Protocol):
     def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
 
 
+TINY_DECODER = "tiny_decoder"
+
+
+def make_tiny_decoder(latent_channels: int = 4, width: int = 32, blocks: tuple[int, ...] = (3, 3, 3, 1)) -> Any:
+    """A fresh diffusers ``AutoencoderTiny`` whose decoder (TAESD's, ``width`` channels throughout, one 2x
+    upsampling between blocks, so stride ``2 ** (len(blocks) - 1)``) decodes UNet-space latents.
+
+    Only the decoder is used (the VAE encodes); the encoder is kept minimal to keep the file small.
+    """
+    from diffusers import AutoencoderTiny
+
+    return AutoencoderTiny(
+        latent_channels=latent_channels,
+        decoder_block_out_channels=(width,) * len(blocks),
+        num_decoder_blocks=blocks,
+        encoder_block_out_channels=(8,) * len(blocks),
+        num_encoder_blocks=(1,) * len(blocks),
+    ).eval()
+
+
 def decode_to_depth(decoded_rgb: torch.Tensor) -> torch.Tensor:
     """Marigold's depth read-out of a decoded 3-channel image: mean, clip to [-1, 1], map to [0, 1].
 

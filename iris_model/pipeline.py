@@ -101,6 +101,19 @@ def _check_finite(prediction: torch.Tensor, latent: torch.Tensor) -> None:
             )
 
 
+def _check_aspect_ratio(height: int, width: int, resolution: int) -> None:
+    """Refuse an image whose short side the resize (long side -> ``resolution``) would shrink to 0 pixels."""
+    if resolution <= 0:
+        return
+    long_side, short_side = max(height, width), min(height, width)
+    if short_side * resolution // long_side == 0:
+        raise InputError(
+            f"image of {width}x{height} pixels (width x height): its aspect ratio {long_side / short_side:.0f}:1 "
+            f"leaves no pixel on the short side at processing_resolution {resolution} (the resize needs "
+            f"long side <= {resolution} x short side); crop the image or raise processing_resolution"
+        )
+
+
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
@@ -279,6 +292,7 @@ class IrisDepthPipeline:
         images = self._load_images(image)
         if len({tuple(img.shape[2:]) for img in images}) > 1:
             raise InputError("images in one call must share a size; call once per size")
+        _check_aspect_ratio(*images[0].shape[2:], resolution)
         texts = [normalize_text(t) for t in _as_list(text)]
         if len(texts) == 1:
             texts = texts * len(images)
