@@ -8,6 +8,7 @@ A model directory holds ``model_index.json`` and one sub-folder per component::
     text_encoder/  config.json + model.safetensors                     (any transformers text model)
     tokenizer/     tokenizer files                                     (its transformers tokenizer)
     scheduler/     scheduler_config.json                               (DDIM, DDPM or LCM)
+    tiny_decoder/  config.json + diffusion_pytorch_model.safetensors   optional (diffusers AutoencoderTiny)
 
 Marigold checkpoints (``MarigoldDepthPipeline``) use this layout and load as they are.
 
@@ -43,6 +44,8 @@ ALLOWED_LIBRARIES = ("diffusers", "transformers")
 ALLOWED_SCHEDULERS = ("DDIMScheduler", "DDPMScheduler", "LCMScheduler")
 MODEL_COMPONENTS = ("unet", "vae", "text_encoder")
 REQUIRED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+#: Components a checkpoint may add, each with the only class it may declare.
+OPTIONAL_COMPONENTS = {"tiny_decoder": ("diffusers", "AutoencoderTiny")}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
@@ -85,6 +88,13 @@ def read_model_index(model_dir: str | Path) -> ModelIndex:
         if library not in ALLOWED_LIBRARIES:
             raise ModelLoadError(index_path, f"component {name!r}: library {library!r} not in {ALLOWED_LIBRARIES}")
         components[name] = (library, class_name)
+    for name, allowed in OPTIONAL_COMPONENTS.items():
+        entry = raw.get(name)
+        if entry is None:
+            continue
+        if not (isinstance(entry, list) and len(entry) == 2 and tuple(entry) == allowed):
+            raise ModelLoadError(index_path, f"optional component {name!r} must be {list(allowed)}, got {entry!r}")
+        components[name] = allowed
     if components["scheduler"][1] not in ALLOWED_SCHEDULERS:
         raise ModelLoadError(index_path, f"scheduler {components['scheduler'][1]!r} not in {ALLOWED_SCHEDULERS}")
 

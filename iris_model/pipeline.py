@@ -152,12 +152,15 @@ class IrisDepthPipeline:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         variant: str | None = None,
+        tiny_decoder: bool | str | Path | None = None,
         **backend_options: Any,
     ) -> IrisDepthPipeline:
         """Load a model directory (diffusers layout) onto a backend (``torch``, ``onnxruntime``, ``tensorrt``).
 
         ``variant`` (e.g. ``"fp16"``) loads ``*.fp16.safetensors`` as diffusers does; a checkpoint holding only
-        one variant's files loads without it.
+        one variant's files loads without it. ``tiny_decoder``: ``None`` decodes with the checkpoint's tiny
+        decoder when it has one, ``False`` always with the VAE, a folder (torch backend) with that
+        ``AutoencoderTiny`` (e.g. TAESD for Stable-Diffusion-2-based checkpoints); see :meth:`set_decoder`.
 
         Raises :class:`~iris_model.errors.ModelLoadError` with the path and the reason when anything is
         missing or corrupt, and :class:`~iris_model.errors.BackendUnavailableError` for a backend whose
@@ -169,7 +172,8 @@ class IrisDepthPipeline:
         model_dir = Path(model_dir)
         index: ModelIndex = read_model_index(model_dir)
         components = load_components(
-            model_dir, backend, device=device, dtype=dtype, index=index, variant=variant, **backend_options
+            model_dir, backend, device=device, dtype=dtype, index=index, variant=variant, tiny_decoder=tiny_decoder,
+            **backend_options,
         )
         tokenizer = load_tokenizer(model_dir, *index.components["tokenizer"])
         scheduler = load_scheduler(model_dir, *index.components["scheduler"])
@@ -214,6 +218,8 @@ class IrisDepthPipeline:
             "tokenizer": self.tokenizer,
             "scheduler": self.scheduler,
         }
+        if getattr(comps, "tiny_decoder", None) is not None:
+            objects["tiny_decoder"] = comps.tiny_decoder  # type: ignore[attr-defined]
         settings = {
             "prediction_type": "depth",
             "default_denoising_steps": self.default_denoising_steps,
@@ -221,6 +227,21 @@ class IrisDepthPipeline:
             **self.extra_settings,
         }
         write_model_index(model_dir, objects, settings)
+
+    def set_decoder(self, kind: str) -> None:
+        """Decode with the ``tiny`` decoder (when the model has one) or the full ``vae`` decoder."""
+        if kind not in ("tiny", "vae"):
+            raise InputError(f"decoder must be 'tiny' or 'vae', got {kind!r}")
+        has_tiny = getattr(self.components, "tiny_decoder", None) is not None
+        if kind == "tiny" and not has_tiny:
+            raise InputError("this model has no tiny decoder (see tiny_decoder= of from_pretrained)")
+        if has_tiny:
+            self.components.use_tiny_decoder = kind == "tiny"  # type: ignore[attr-defined]
+
+    @property
+    def decoder(self) -> str:
+        """``tiny`` or ``vae``: which decoder turns depth latents into depth."""
+        return "tiny" if getattr(self.components, "use_tiny_decoder", False) else "vae"
 
     def set_scheduler(self, kind: str) -> None:
         """Switch to ``ddim``, ``ddpm`` or ``lcm`` with the same noise schedule and prediction type."""

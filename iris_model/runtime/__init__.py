@@ -26,6 +26,7 @@ def load_components(
     dtype: torch.dtype = torch.float32,
     index: ModelIndex | None = None,
     variant: str | None = None,
+    tiny_decoder: bool | str | Path | None = None,
     **options: Any,
 ) -> DepthComponents:
     """Load the four components of ``model_dir`` on ``backend``.
@@ -40,13 +41,22 @@ def load_components(
     if backend == "torch":
         if options:
             raise InputError(f"unknown torch backend options: {sorted(options)}")
-        return TorchComponents.from_pretrained(model_dir, device=device, dtype=dtype, index=index, variant=variant)
+        return TorchComponents.from_pretrained(
+            model_dir, device=device, dtype=dtype, index=index, variant=variant, tiny_decoder=tiny_decoder
+        )
+    if isinstance(tiny_decoder, (str, Path)):
+        raise InputError(f"tiny_decoder=<folder> is for the torch backend; {backend} runs the tiny decoder that "
+                         "iris-export exported from the checkpoint (add it to the checkpoint, then export)")
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeComponents
 
-        return OnnxRuntimeComponents.from_engine_dir(model_dir, device=device, dtype=dtype, **options)
+        return OnnxRuntimeComponents.from_engine_dir(
+            model_dir, device=device, dtype=dtype, tiny_decoder=tiny_decoder, **options
+        )
     if backend == "tensorrt":
         from .tensorrt_backend import TensorRTComponents
 
-        return TensorRTComponents.from_engine_dir(model_dir, device=device, dtype=dtype, **options)
+        return TensorRTComponents.from_engine_dir(
+            model_dir, device=device, dtype=dtype, tiny_decoder=tiny_decoder, **options
+        )
     raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
