@@ -259,11 +259,20 @@ def _quiet_from_pretrained(cls: type, folder: Path, **kwargs: Any) -> Any:
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    config_logger = logging.getLogger("diffusers.configuration_utils")
+    config_logger.addFilter(_own_config_echo)
     try:
         return cls.from_pretrained(str(folder), use_safetensors=True, **kwargs)
     finally:
+        config_logger.removeFilter(_own_config_echo)
         if was_enabled:
             hf_logging.enable_progress_bar()
+
+
+def _own_config_echo(record: logging.LogRecord) -> bool:
+    """Drop diffusers' warning that AutoencoderTiny's own saved ``block_out_channels`` is unexpected
+    (``AutoencoderTiny.__init__`` registers that key itself, so every saved tiny decoder carries it)."""
+    return not ("{'block_out_channels'" in record.getMessage() and "AutoencoderTiny" in record.getMessage())
 
 
 def load_tokenizer(model_dir: Path, library: str, class_name: str) -> Any:
