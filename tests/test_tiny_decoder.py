@@ -198,7 +198,7 @@ def test_distillation_entry_point_trains_saves_and_resumes(checkpoints, tmp_path
     plain, _, _ = checkpoints
     out = tmp_path / "run"
     common = [str(plain), "--out", str(out), "--blocks", "1,1,1", "--width", "8", "--scenes", "2",
-              "--val-scenes", "1", "--batch", "2", "--crop", "8", "--save-every", "2",
+              "--val-scenes", "1", "--batch", "2", "--crop", "8", "--pairs", "4", "--save-every", "2",
               "--image-height", "48", "--image-width", "64"]
     assert main([*common, "--steps", "2"]) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]

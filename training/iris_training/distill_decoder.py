@@ -6,14 +6,15 @@ The teacher is the checkpoint's VAE decoder; the student is the decoder half of 
 reads the same (scaled, UNet-space) latents. Training data are the VAE encoder's latents of synthetic RGB images
 and of synthetic depth maps (normalized to [-1, 1] per image as Marigold trains, repeated to 3 channels), the
 latter lightly perturbed with Gaussian noise so the student also sees latents near the depth manifold, as a
-denoiser's output is. Each step decodes random latent crops with the teacher and fits the student to the
-teacher's 3-channel output (L1) and to its depth read-out (channel mean, clipped; L1, weighted).
+denoiser's output is. A bank of random latent crops is decoded by the teacher once (``--pairs``; the teacher's
+decode would otherwise be most of each step's cost); each step fits the student to the teacher's 3-channel
+output (L1) and to its depth read-out (channel mean, clipped; L1, weighted) on a batch drawn from it.
 
 Written to ``RUN_DIR``: ``tiny_decoder/`` (the student as a loadable ``AutoencoderTiny``, safetensors; its
 encoder is unused and kept minimal), ``state/`` (optimizer and progress, pickle-free, for ``--resume``) and
 ``log.jsonl`` (loss and the validation depth error against the teacher per save). The latents are cached in
-``RUN_DIR/latents.safetensors``. Add the result to a checkpoint with
-:func:`iris_model.components.add_tiny_decoder`.
+``RUN_DIR/latents.safetensors``, the teacher's crops in ``teacher_targets.safetensors``. Add the result to a
+checkpoint with :func:`iris_model.components.add_tiny_decoder`.
 """
 
 from __future__ import annotations
@@ -104,13 +105,36 @@ def validation_error(student: Any, vae: Any, latents: torch.Tensor) -> float:
     return float(torch.stack(errors).mean())
 
 
+def load_or_build_targets(path: Path, vae: Any, bank: dict[str, torch.Tensor], count: int, crop: int,
+                          rgb_fraction: float, noise: float, seed: int, chunk: int = 16) -> dict[str, torch.Tensor]:
+    """``count`` latent crops and the teacher's decoded images of them, computed once (the teacher's decode is
+    most of the cost of a step) and cached in ``path``; targets stored in float16."""
+    if path.is_file():
+        cached = load_file(str(path))
+        if cached["latents"].shape[0] >= count and cached["latents"].shape[-1] == crop:
+            return {k: v[:count] for k, v in cached.items()}
+    gen = torch.Generator().manual_seed(seed)
+    latents, targets = [], []
+    start = time.time()
+    for lo in range(0, count, chunk):
+        z = draw_batch(bank, min(chunk, count - lo), crop, rgb_fraction, noise, gen)
+        latents.append(z)
+        targets.append(teacher_decode(vae, z).half())
+        if lo // chunk % 10 == 0:
+            logger.info("teacher decoded %d/%d crops (%.0f s)", lo + z.shape[0], count, time.time() - start)
+    out = {"latents": torch.cat(latents).contiguous(), "targets": torch.cat(targets).contiguous()}
+    save_file(out, str(path))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model_dir", type=Path, help="checkpoint whose VAE is the teacher")
     p.add_argument("--out", type=Path, required=True, help="run folder (resumable)")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=16, help="latent crop side (pixels = crop * VAE stride)")
+    p.add_argument("--crop", type=int, default=12, help="latent crop side (pixels = crop * VAE stride)")
+    p.add_argument("--pairs", type=int, default=1600, help="latent crops decoded by the teacher once, trained on")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--width", type=int, default=32, help="decoder channel width (all blocks)")
     p.add_argument("--blocks", default="3,3,3,1", help="AutoencoderTiny num_decoder_blocks")
@@ -158,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     val = open_synthetic(args.cache, split="val", size=max(args.val_scenes, 1), **size)
     bank = load_or_encode(out / "latents.safetensors", vae, train, args.scenes)
     val_bank = load_or_encode(out / "val_latents.safetensors", vae, val, args.val_scenes)["depth"]
+    pairs = load_or_build_targets(out / "teacher_targets.safetensors", vae, bank, args.pairs, args.crop,
+                                  args.rgb_fraction, args.latent_noise, args.seed)
     gen = torch.Generator().manual_seed(args.seed + progress["step"])
     log = (out / "log.jsonl").open("a")
     start, step = time.time(), progress["step"]
@@ -166,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))  # cosine decay to 0
         for group in optimizer.param_groups:
             group["lr"] = lr
-        z = draw_batch(bank, args.batch, args.crop, args.rgb_fraction, args.latent_noise, gen)
-        target = teacher_decode(vae, z)
+        pick = torch.randint(pairs["latents"].shape[0], (args.batch,), generator=gen)
+        z, target = pairs["latents"][pick], pairs["targets"][pick].float()
         pred = student.decode(z, return_dict=False)[0]
         depth_t = target.mean(1).clamp(-1, 1)
         loss = F.l1_loss(pred, target) + args.depth_weight * F.l1_loss(pred.mean(1).clamp(-1, 1), depth_t)
