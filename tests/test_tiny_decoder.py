@@ -215,3 +215,21 @@ def test_distillation_entry_point_trains_saves_and_resumes(checkpoints, tmp_path
     shutil.copytree(plain, target)
     add_tiny_decoder(target, out / "tiny_decoder")
     assert IrisDepthPipeline.from_pretrained(target).decoder == "tiny"
+
+
+def test_iris_depth_decoder_option(checkpoints, tmp_path):
+    from PIL import Image
+
+    from iris_model.cli import main
+
+    plain, with_tiny, _ = checkpoints
+    Image.fromarray(_image(3)).save(tmp_path / "a.png")
+
+    def predict(model, name, *extra):
+        assert main(["predict", str(tmp_path / "a.png"), "--model", str(model), "--steps", "1", "--resolution", "0",
+                     "--out", str(tmp_path / name), *extra]) == 0
+        return np.load(tmp_path / name / "a_depth.npy")
+
+    vae = predict(plain, "plain")
+    assert np.array_equal(predict(with_tiny, "vae", "--decoder", "vae"), vae)
+    assert np.abs(predict(with_tiny, "auto") - vae).max() > 1e-3
