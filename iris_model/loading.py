@@ -192,6 +192,8 @@ def check_safetensors(files: Path | list[Path]) -> None:
 
     The scan reads each tensor once (about as long as loading it again): NaN or inf weights, e.g. a file
     overwritten with 0xFF bytes under an intact header, would otherwise load silently and give NaN depth.
+    A start-up forward pass would also catch finite weights that overflow, but costs a model call at every
+    load; the pipeline's run-time check (:class:`~iris_model.errors.NonFiniteOutputError`) covers that case.
     """
     from safetensors import safe_open
 
