@@ -89,8 +89,8 @@ class _RunSettings:
 def _check_finite(prediction: torch.Tensor, latent: torch.Tensor) -> None:
     """Refuse a NaN/inf depth (corrupt weights, half precision overflowing): it must never be published.
 
-    The decoded depth is clamped to [0, 1], which turns inf into a finite value, so the final latent is
-    checked as well.
+    The final latent is checked as well: a decoder that clamps its read-out (graphs exported before
+    :func:`~iris_model.components.decode_to_depth` kept NaN) would turn an inf into a valid-looking 0 or 1.
     """
     for name, tensor in (("depth latent", latent), ("decoded depth", prediction)):
         if not bool(torch.isfinite(tensor).all()):
