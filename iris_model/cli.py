@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--single-step", action="store_true", help="deterministic one-step mode (E2E-FT style)")
     p.add_argument("--ensemble", type=int, default=1, help="ensemble size")
     p.add_argument("--resolution", type=int, default=None, help="processing resolution (0 = native)")
+    p.add_argument("--decoder", choices=("auto", "vae"), default="auto",
+                   help="auto = the model's tiny decoder when it has one, else the VAE; vae = always the VAE decoder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="iris_out", help="output directory")
     p.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (for .ply)")
@@ -83,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         model = Path(args.model) if args.model else default_model_dir()
-        pipe = IrisDepthPipeline.from_pretrained(model, backend=args.backend, device=args.device)
+        pipe = IrisDepthPipeline.from_pretrained(
+            model, backend=args.backend, device=args.device, tiny_decoder=False if args.decoder == "vae" else None
+        )
     except IrisError as exc:
         log.error("%s", exc)
         return 2

@@ -1,4 +1,5 @@
-"""A checkpoint -> four ONNX graphs (text encoder, VAE encoder, UNet, VAE decoder) + ENGINE_DIR layout.
+"""A checkpoint -> four ONNX graphs (text encoder, VAE encoder, UNet, VAE decoder) + ENGINE_DIR layout, and a
+fifth (``tiny_decoder``) when the checkpoint has a tiny decoder.
 
 Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript), the exporter torch 2.9+
 maintains; the TorchScript one is deprecated. Opset 18 (the dynamo exporter's native opset, inside
@@ -11,6 +12,7 @@ Graph I/O (B batch, L tokens, D text width, C latent channels, f VAE stride, h =
 - ``vae_encoder``:  ``image [B, 3, H, W] in [-1, 1] -> latent [B, C, h, w]`` (latent mode * scaling factor)
 - ``unet``:         ``sample [B, 2C, h, w], timestep [1] int64, encoder_hidden_states [B, L, D] -> [B, C, h, w]``
 - ``vae_decoder``:  ``latent [B, C, h, w] -> depth [B, 1, H, W]`` in [0, 1] (/ scaling, channel mean, clamp)
+- ``tiny_decoder``: as ``vae_decoder``, through the checkpoint's ``AutoencoderTiny`` (optional)
 
 Every axis but channels is dynamic in the ONNX graphs, so ONNX Runtime runs any processing resolution
 exactly as torch does. ``--height/--width`` fix the TensorRT profiles (optimum and maximum size) and
@@ -39,6 +41,7 @@ from ..loading import MODEL_INDEX, read_model_index
 from ..pipeline import MAX_ENSEMBLE, MAX_PROCESSING_RESOLUTION
 from .manifest import (
     GRAPHS,
+    OPTIONAL_GRAPHS,
     GraphEntry,
     Manifest,
     TensorSpec,
@@ -103,6 +106,18 @@ class VaeDecoderGraph(torch.nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return decode_to_depth(self.vae.decode(latent / self.scaling_factor, return_dict=False)[0])
+
+
+class TinyDecoderGraph(torch.nn.Module):
+    """``latent [B, C, h, w] -> depth [B, 1, H, W] in [0, 1]`` through the tiny decoder (``AutoencoderTiny``)."""
+
+    def __init__(self, tiny: torch.nn.Module) -> None:
+        super().__init__()
+        self.tiny = tiny
+        self.scaling_factor = float(tiny.config.scaling_factor)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return decode_to_depth(self.tiny.decode(latent / self.scaling_factor, return_dict=False)[0])
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -284,6 +299,12 @@ def export_onnx(
             ["latent"], ["depth"], {"latent": {0: batch, 2: lh, 3: lw}},
         ),
     ]
+    if comps.tiny_decoder is not None:
+        jobs.append((
+            "tiny_decoder", TinyDecoderGraph(comps.tiny_decoder),
+            (torch.randn(ex_b, C, ex_h, ex_w, generator=gen),),
+            ["latent"], ["depth"], {"latent": {0: batch, 2: lh, 3: lw}},
+        ))
     graphs: dict[str, GraphEntry] = {}
     for number, (name, module, args, inputs, outputs, dynamic) in enumerate(jobs, 1):
         path = onnx_dir / f"{name}.onnx"
@@ -336,7 +357,7 @@ def export_onnx(
         graphs=graphs,
         notes={"fp16": "text_encoder, unet" if settings.fp16 else "none"},
     )
-    assert set(manifest.graphs) == set(GRAPHS)
+    assert set(GRAPHS) <= set(manifest.graphs) <= set(GRAPHS) | set(OPTIONAL_GRAPHS)
     manifest.save(out_dir)
     say(f"wrote {out_dir / 'manifest.json'}")
     return manifest
@@ -350,6 +371,8 @@ def _write_loadable_layout(
         copy_component(model_dir, name, out_dir)
     comps.unet.save_config(str(out_dir / "unet"))
     comps.vae.save_config(str(out_dir / "vae"))
+    if comps.tiny_decoder is not None:
+        comps.tiny_decoder.save_config(str(out_dir / "tiny_decoder"))
     comps.text_encoder.config.save_pretrained(str(out_dir / "text_encoder"))
     raw = dict(index_raw)
     # The exported size is what the TensorRT engines are tuned for: process images at its long side.
