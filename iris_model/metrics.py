@@ -180,7 +180,8 @@ def sequence_metrics(
     - ``tae`` (when intrinsics and poses are given): :func:`temporal_alignment_error` of the
       sequence-aligned prediction clipped to [min_depth, max_depth], as Video Depth Anything scores it after
       its one alignment per sequence (it aligns in disparity, for disparity models; depth models such as Iris
-      are aligned in depth, Marigold's protocol).
+      are aligned in depth, Marigold's protocol). Pixels without ground truth (sky, out of range) take part
+      neither as points nor as targets, as with the reference's optional masks.
     """
     p = np.asarray(preds, dtype=np.float64)
     g = np.asarray(gts, dtype=np.float64)
@@ -200,5 +201,5 @@ def sequence_metrics(
     }
     if intrinsics is not None and poses is not None:
         clipped = np.clip(np.where(np.isfinite(aligned), aligned, min_depth), min_depth, max_depth)
-        out["tae"] = temporal_alignment_error(clipped, intrinsics, poses)
+        out["tae"] = temporal_alignment_error(np.where(masks, clipped, 0.0), intrinsics, poses, masks)
     return out

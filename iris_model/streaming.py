@@ -4,16 +4,21 @@
 camera stream, the previous frame's final depth latent, its output depth and the affine mapping in use:
 
 - **Warm start** (``StreamConfig.warm_start``) of each frame's depth latent from the previous one:
-  ``"renoise"`` noises the previous latent with the scheduler's own ``add_noise`` to an intermediate trailing
-  timestep and runs only the remaining steps: ``num_inference_steps`` UNet calls per frame on a schedule
+  ``"blend"`` (the default) is diffusers' Marigold video recipe: the initial latent is
+  ``(1 - w) * fixed noise + w * previous latent`` (w = 0.1) and the full schedule runs. ``"renoise"`` noises
+  the previous latent with the scheduler's own ``add_noise`` to an intermediate trailing timestep and runs only
+  the remaining steps: ``num_inference_steps`` UNet calls per frame on a schedule
   ``1 / strength`` times as long, so a frame costs k steps but ends on the fine end of a 2k-step schedule
-  (at ``strength = 0.5``). ``"blend"`` is diffusers' Marigold video recipe: the initial latent is
-  ``(1 - w) * fixed noise + w * previous latent`` (w = 0.1) and the full schedule runs. ``"none"``: every frame
-  starts from the same fixed noise.
+  (at ``strength = 0.5``); it is not the default because the embedded model is most accurate at one step from
+  t = T - 1 and its mid-schedule steps are weaker (docs/streaming.md). ``"none"``: every frame starts from the
+  same fixed noise.
 - **A stable output scale**: the pipeline normalizes each frame to its own [0, 1] range, so the scale jumps when
   the nearest or farthest thing in view changes. Instead each frame's raw depth is aligned to the previous
   output with a robust affine fit on the pixels that agree, and the mapping relaxes slowly toward the model's
   own scale (a low-pass filter of the per-frame scales); the first frame after a reset keeps the model's [0, 1].
+- **Temporal fusion**: the previous output, moved by the image motion (a global shift by phase correlation),
+  is blended into the pixels whose aligned depth agrees with it (an exponential filter per pixel), which
+  averages out the model's frame-to-frame wobble.
 - **Resets** before a frame whose description, steps, ensemble size, processing resolution or image size
   differs from the previous frame's, after a stamp gap longer than ``max_gap_s`` or a stamp that goes
   backwards, and on a scene cut (a large change of the image, or too few pixels whose depth agrees).
@@ -60,8 +65,9 @@ class StreamConfig:
     """Settings of a :class:`DepthStream` (validated; :class:`InputError` on bad values).
 
     Attributes:
-        warm_start: ``"renoise"`` (partial re-noising of the previous latent), ``"blend"`` (diffusers' recipe:
-            ``(1 - blend_weight) * fixed noise + blend_weight * previous latent``, full schedule) or ``"none"``.
+        warm_start: ``"blend"`` (diffusers' recipe: ``(1 - blend_weight) * fixed noise + blend_weight *
+            previous latent``, full schedule), ``"renoise"`` (partial re-noising of the previous latent) or
+            ``"none"``.
         strength: ``renoise`` only: the fraction of the schedule re-run from the previous latent. A frame at
             k steps runs the last k steps of a ``round(k / strength)``-step schedule (at most 50).
         blend_weight: ``blend`` only: the weight of the previous latent (diffusers uses 0.1).
@@ -70,6 +76,11 @@ class StreamConfig:
             low-pass filter of the per-frame scales: a jump is spread over about ``1 / scale_relax`` frames
             instead of one, and drift of the chained alignments (e.g. when moving forward, where pixels do
             not keep their depth) stays bounded. 0 = follow the previous output exactly.
+        depth_smoothing: weight in [0, 1) of the (motion-compensated) previous output in each agreeing pixel
+            of this frame's output: ``depth = aligned + w * (previous - aligned)``; 0 = no fusion. With it,
+            ``depth = scale * raw + shift`` holds before the fusion only.
+        fuse_tolerance: a pixel is fused when the aligned depth and the previous output differ by less than
+            this fraction of the previous output's range (new objects and disocclusions are not).
         agree_tolerance: a pixel agrees with the previous output when the fitted residual is below this
             fraction of the previous output's depth range.
         min_agree_fraction: fewer agreeing pixels than this fraction means the depth changed too much to
@@ -78,17 +89,23 @@ class StreamConfig:
             two consecutive images (values in [0, 1]) exceeds this.
         max_gap_s: a stamp gap longer than this (seconds) resets the stream.
         fit_grid: the alignment is fitted on about this many columns x rows of pixels (strided samples).
+        motion_compensation: shift the previous output by the image motion between the two frames (a global
+            translation found by phase correlation of grey images about 128 pixels wide) before aligning and
+            fusing, so that pixels are compared with what they saw in the previous frame while the camera pans.
     """
 
-    warm_start: WarmStart = "renoise"
+    warm_start: WarmStart = "blend"
     strength: float = 0.5
     blend_weight: float = 0.1
     scale_relax: float = 0.05
+    depth_smoothing: float = 0.6
+    fuse_tolerance: float = 0.25
     agree_tolerance: float = 0.05
     min_agree_fraction: float = 0.3
     cut_threshold: float = 0.15
     max_gap_s: float = 1.0
     fit_grid: tuple[int, int] = (32, 24)
+    motion_compensation: bool = True
 
     def __post_init__(self) -> None:
         if self.warm_start not in WARM_STARTS:
@@ -96,6 +113,8 @@ class StreamConfig:
         _check_range("strength", self.strength, 0.0, 1.0, lo_open=True)
         _check_range("blend_weight", self.blend_weight, 0.0, 1.0)
         _check_range("scale_relax", self.scale_relax, 0.0, 1.0, hi_open=True)
+        _check_range("depth_smoothing", self.depth_smoothing, 0.0, 1.0, hi_open=True)
+        _check_range("fuse_tolerance", self.fuse_tolerance, 0.0, math.inf, lo_open=True)
         _check_range("agree_tolerance", self.agree_tolerance, 0.0, 1.0, lo_open=True)
         _check_range("min_agree_fraction", self.min_agree_fraction, 0.0, 1.0)
         _check_range("cut_threshold", self.cut_threshold, 0.0, 1.0, lo_open=True)
@@ -113,7 +132,8 @@ class StreamFrame:
         depth: ``[H, W]`` float32 relative depth on the stream's stable scale, larger is farther (not
             normalized per frame; the first frame after a reset is the model's own [0, 1]).
         raw: ``[H, W]`` float32, the pipeline's per-frame [0, 1] output for this frame.
-        scale, shift: ``depth = scale * raw + shift``.
+        scale, shift: ``depth = scale * raw + shift`` (before the temporal fusion of agreeing pixels, exactly
+            so with ``depth_smoothing = 0``).
         reset_reason: why the state was reset before this frame (one of :data:`RESET_REASONS`), or ``None``
             when the frame continued the stream.
     """
@@ -131,6 +151,7 @@ class _State:
     text: str
     stamp_s: float
     thumb: np.ndarray
+    grey: np.ndarray
     latent: torch.Tensor
     depth: np.ndarray
     scale: float
@@ -159,6 +180,42 @@ def _thumbnail(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     sy, sx = max(1, image.shape[0] // grid[1]), max(1, image.shape[1] // grid[0])
     grey = image[::sy, ::sx].astype(np.float32).mean(axis=2) / np.float32(norm)
     return grey - grey.mean()
+
+
+MOTION_WIDTH = 128
+
+
+def _grey(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """A grey image about :data:`MOTION_WIDTH` pixels wide (strided) and its stride, for motion estimation."""
+    stride = max(1, image.shape[1] // MOTION_WIDTH)
+    return image[::stride, ::stride].astype(np.float32).mean(axis=2), stride
+
+
+def image_shift(prev: np.ndarray, cur: np.ndarray) -> tuple[int, int]:
+    """The global translation ``(dy, dx)`` in pixels that maps ``prev`` onto ``cur`` (phase correlation).
+
+    numpy's FFT on a Hann-windowed pair; integer pixels. Hand-written because it is a few lines of numpy and
+    the only library version (scikit-image's ``phase_cross_correlation``) is not a dependency here.
+    """
+    h, w = cur.shape
+    window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    a = np.fft.rfft2((prev - prev.mean()) * window)
+    b = np.fft.rfft2((cur - cur.mean()) * window)
+    cross = b * np.conj(a)
+    corr = np.fft.irfft2(cross / (np.abs(cross) + 1e-9), s=(h, w))
+    dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    return (int(dy) - h if dy > h // 2 else int(dy)), (int(dx) - w if dx > w // 2 else int(dx))
+
+
+def shift_image(array: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``array`` moved by ``(dy, dx)`` pixels (content at (y, x) goes to (y + dy, x + dx)); NaN where uncovered."""
+    out = np.full(array.shape, np.nan, dtype=np.float32)
+    h, w = array.shape
+    if abs(dy) >= h or abs(dx) >= w:
+        return out
+    src = array[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
 
 
 def robust_affine_fit(
@@ -255,6 +312,7 @@ class DepthStream:
         txt = normalize_text(text)
         key = (int(num_inference_steps), int(ensemble_size), processing_resolution, image.shape[:2])
         thumb = _thumbnail(image, cfg.fit_grid)
+        grey, stride = _grey(image)
 
         prev = self._state
         reason = self._pending_reason if prev is None else None
@@ -288,10 +346,16 @@ class DepthStream:
 
         scale, shift, agree = 1.0, 0.0, 1.0
         if warm is not None:
-            scale, shift, agree = self._align(raw, warm)
+            prev_depth = warm.depth
+            if cfg.motion_compensation:
+                dy, dx = image_shift(warm.grey, grey)
+                prev_depth = shift_image(prev_depth, dy * stride, dx * stride)
+            scale, shift, agree = self._align(raw, warm, prev_depth)
             if agree < cfg.min_agree_fraction or not scale > 0:
                 reason, scale, shift = "scene_cut", 1.0, 0.0
         depth = raw if reason is not None else (raw * np.float32(scale) + np.float32(shift)).astype(np.float32)
+        if reason is None and warm is not None and cfg.depth_smoothing > 0:
+            depth = self._fuse(depth, prev_depth)
 
         c = self._counters
         c.frames += 1
@@ -300,7 +364,7 @@ class DepthStream:
             c.frames_since_reset = 0
         c.frames_since_reset += 1
         c.agree_fraction, c.cut_score = agree, cut_score
-        self._state = _State(key, txt, stamp, thumb, latent.detach(), depth, scale, shift)
+        self._state = _State(key, txt, stamp, thumb, grey, latent.detach(), depth, scale, shift)
         self._pending_reason = None
         c.model_s = model_s
         c.bookkeeping_s = time.perf_counter() - t_call - model_s
@@ -329,12 +393,15 @@ class DepthStream:
         return {"num_inference_steps": schedule, "latents": noise, "init_latents": warm.latent,
                 "strength": steps / schedule}
 
-    def _align(self, raw: np.ndarray, prev: _State) -> tuple[float, float, float]:
-        """This frame's (scale, shift) onto the previous output's scale, relaxed, and the agreeing fraction."""
+    def _align(self, raw: np.ndarray, prev: _State, prev_depth: np.ndarray) -> tuple[float, float, float]:
+        """This frame's (scale, shift) onto the previous output's scale, relaxed, and the agreeing fraction.
+
+        ``prev_depth``: the previous output, moved by the image motion (NaN where it does not reach).
+        """
         cfg = self.config
         sy, sx = max(1, raw.shape[0] // cfg.fit_grid[1]), max(1, raw.shape[1] // cfg.fit_grid[0])
         x = raw[::sy, ::sx].astype(np.float64).ravel()
-        y = prev.depth[::sy, ::sx].astype(np.float64).ravel()
+        y = prev_depth[::sy, ::sx].astype(np.float64).ravel()
         finite = np.isfinite(x) & np.isfinite(y)
         x, y = x[finite], y[finite]
         if x.size < 3 or np.ptp(y) <= 0:
@@ -343,6 +410,17 @@ class DepthStream:
         scale, shift, agree = robust_affine_fit(x, y, (prev.scale, prev.shift), tolerance)
         w = cfg.scale_relax
         return (1.0 - w) * scale + w, (1.0 - w) * shift, agree
+
+
+    def _fuse(self, depth: np.ndarray, prev: np.ndarray) -> np.ndarray:
+        """Blend the previous output into the pixels whose depth agrees with it (a per-pixel temporal filter)."""
+        cfg = self.config
+        if not np.isfinite(prev).any():
+            return depth
+        tol = np.float32(cfg.fuse_tolerance * float(np.nanmax(prev) - np.nanmin(prev)))
+        diff = prev - depth
+        agree = np.abs(diff) < tol  # False where prev is NaN (not covered after the motion)
+        return np.where(agree, depth + np.float32(cfg.depth_smoothing) * diff, depth).astype(np.float32)
 
 
 class ScaleShiftFilter:

@@ -12,7 +12,14 @@ from diffusers import DDIMScheduler
 
 from iris_model import IrisDepthPipeline
 from iris_model.errors import InputError, NonFiniteOutputError
-from iris_model.streaming import DepthStream, ScaleShiftFilter, StreamConfig, robust_affine_fit
+from iris_model.streaming import (
+    DepthStream,
+    ScaleShiftFilter,
+    StreamConfig,
+    image_shift,
+    robust_affine_fit,
+    shift_image,
+)
 
 TEXT = "a corridor with a red box on the left"
 
@@ -217,7 +224,8 @@ def _scene(obj_depth: float | None) -> np.ndarray:
 
 def test_scale_stays_put_when_the_nearest_point_changes():
     depths = [_scene(None), _scene(None), _scene(0.5), _scene(0.5), _scene(None)]
-    stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", scale_relax=0.0))
+    stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", scale_relax=0.0,
+                                                                depth_smoothing=0.0))
     image = _image()
     frames = [stream(image, TEXT, 0.1 * i, num_inference_steps=1) for i in range(len(depths))]
     background = (slice(0, 30), slice(0, 48))
@@ -237,7 +245,8 @@ def test_scale_relaxes_toward_the_model_scale_at_the_set_rate():
     # the near object stays: the per-frame scale jumps once, the stream's scale follows it geometrically
     depths = [_scene(None)] + [_scene(0.5)] * 6
     relax = 0.2
-    stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", scale_relax=relax))
+    stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", scale_relax=relax,
+                                                             depth_smoothing=0.0))
     frames = [stream(_image(), TEXT, 0.1 * i, num_inference_steps=1) for i in range(len(depths))]
     raw_scale = 1.0 / (6.0 - 0.5)  # raw = (d - 0.5) / 5.5 once the object is in view; frame 0: (d - 2) / 4
     # frame 0 maps d to (d - 2) / 4; frame k maps it to a mix, whose slope per meter moves by (1 - relax)^k
@@ -245,6 +254,56 @@ def test_scale_relaxes_toward_the_model_scale_at_the_set_rate():
     for k in range(1, len(frames)):
         expected = raw_scale + (0.25 - raw_scale) * (1.0 - relax) ** k
         assert slopes[k] == pytest.approx(expected, rel=1e-3)
+
+
+def test_fusion_averages_frame_to_frame_noise_at_the_set_weight():
+    # a static scene whose predictions wobble by independent noise each frame: an exponential filter of
+    # weight w keeps (1 - w) / (1 + w) of the noise variance
+    rng = np.random.default_rng(0)
+    truth = _scene(None)
+    depths = [truth + rng.normal(0.0, 0.02, truth.shape) for _ in range(60)]
+    w = 0.6
+    stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", depth_smoothing=w, scale_relax=0.0))
+    frames = [stream(_image(), TEXT, 0.05 * i, num_inference_steps=1) for i in range(len(depths))]
+
+    def noise_var(d: np.ndarray) -> float:  # variance left after the best affine fit to the truth
+        a = np.stack([d.ravel(), np.ones(d.size)], axis=1)
+        coef, *_ = np.linalg.lstsq(a, truth.ravel(), rcond=None)
+        return float(np.var(a @ coef - truth.ravel()))
+
+    raw = np.mean([noise_var(f.raw) for f in frames[20:]])
+    fused = np.mean([noise_var(f.depth) for f in frames[20:]])
+    assert fused / raw == pytest.approx((1 - w) / (1 + w), rel=0.15)
+
+
+def test_image_shift_finds_a_pan_and_shift_image_moves_content():
+    rng = np.random.default_rng(1)
+    base = np.kron(rng.random((12, 16)), np.ones((8, 8))).astype(np.float32)
+    moved = np.roll(base, (3, -7), axis=(0, 1))
+    assert image_shift(base, moved) == (3, -7)
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    out = shift_image(a, 1, -2)
+    assert np.array_equal(out[1:, :2], a[:2, 2:]) and np.isnan(out[0]).all() and np.isnan(out[:, 2:]).all()
+
+
+def test_motion_compensation_keeps_a_pan_sharp():
+    # the camera pans: image and depth move 4 px a frame; the fused depth must follow the content
+    rng = np.random.default_rng(2)
+    wide_depth = np.kron(2.0 + 4.0 * rng.random((6, 20)), np.ones((8, 8)))
+    wide_image = np.kron(rng.integers(0, 256, (6, 20, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+    views = [(wide_image[:, 4 * i : 4 * i + 64], wide_depth[:, 4 * i : 4 * i + 64]) for i in range(8)]
+
+    def last_error(mc: bool) -> float:
+        cfg = StreamConfig(warm_start="none", motion_compensation=mc, scale_relax=0.0, fuse_tolerance=1.0)
+        stream = DepthStream(_StubPipeline([d for _, d in views]), cfg)
+        frames = [stream(img, TEXT, 0.1 * i, num_inference_steps=1) for i, (img, _) in enumerate(views)]
+        d, truth = frames[-1].depth, views[-1][1]
+        a = np.stack([d.ravel(), np.ones(d.size)], axis=1)
+        coef, *_ = np.linalg.lstsq(a, truth.ravel(), rcond=None)
+        return float(np.mean(np.abs(a @ coef - truth.ravel()) / truth.ravel()))
+
+    sharp, smeared = last_error(True), last_error(False)
+    assert sharp < 0.02 and smeared > 3 * sharp
 
 
 def test_non_finite_output_leaves_the_state_alone():
