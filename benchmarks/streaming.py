@@ -1,0 +1,253 @@
+"""Benchmark: streaming depth (``DepthStream``) against independent frames, on held-out synthetic video.
+
+For each mode and number of denoising steps, over the same ``--sequences`` held-out synthetic sequences
+(``iris_training.synthetic.video``, split ``test``: walk, pan, orbit and turn-into-a-new-room in turn) of
+``--frames`` frames each, with the embedded default model (or ``--model-dir``):
+
+- ``off``: every frame on its own (the same seed each frame, as the node runs today), the model's per-frame
+  [0, 1] depth;
+- ``stream``: :class:`iris_model.streaming.DepthStream` with its defaults (diffusers' 0.9 / 0.1 latent blend,
+  stable scale, motion-compensated fusion);
+- with ``--ablations``, at the default steps only: ``renoise`` (partial re-noising instead of the blend),
+  ``nowarm`` (no warm start), ``nofuse`` (no fusion: warm start and stable scale only), ``nomotion`` (fusion
+  without motion compensation).
+
+Scores per segment of a sequence (a turn's cut starts a new one), averaged over segments:
+TAE (Video Depth Anything's, with the ground-truth poses, after one depth alignment per segment), AbsRel and
+delta1 after per-frame alignment, and after one alignment for the whole segment; ms per frame (wall clock,
+model included). Ratios against ``off`` at the same steps come from the same run; ``stream k`` vs ``off 2k``
+compares the stream with twice the steps. The stream's bookkeeping (everything but the model call) is
+printed as a share of the model time. The last line is ``TAE stream/off: <ratio>`` at ``--default-steps``.
+
+    python benchmarks/streaming.py --sequences 2 --frames 8            # quick, under a minute
+    nice python benchmarks/streaming.py --sequences 12 --frames 30 --ablations --out DIR --plot FIG.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+
+ABLATIONS = {
+    "renoise": {"warm_start": "renoise"},
+    "nowarm": {"warm_start": "none"},
+    "nofuse": {"depth_smoothing": 0.0},
+    "nomotion": {"motion_compensation": False},
+}
+
+
+def _run_mode(pipe, mode: str, steps: int, frames, seed: int, resolution: int | None):
+    """Depth per frame of one segment-split sequence in one mode; (depths, ms per frame, bookkeeping, model s)."""
+    import torch
+
+    from iris_model.streaming import DepthStream, StreamConfig
+
+    stream = None if mode == "off" else DepthStream(pipe, StreamConfig(**ABLATIONS.get(mode, {})), seed=seed)
+    depths, times, book, model = [], [], 0.0, 0.0
+    for f in frames:
+        image = np.clip(f.rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        t0 = time.perf_counter()
+        if stream is None:
+            out = pipe(image, f.caption, num_inference_steps=steps, processing_resolution=resolution,
+                       generator=torch.Generator().manual_seed(seed))
+            depth = out.depth[0]
+        else:
+            frame = stream(image, f.caption, f.stamp_s, num_inference_steps=steps,
+                           processing_resolution=resolution)
+            depth = frame.depth
+            stats = stream.stats()
+            book += float(stats["bookkeeping_ms"]) / 1e3
+            model += float(stats["model_ms"]) / 1e3
+        times.append(time.perf_counter() - t0)
+        depths.append(depth)
+    return depths, times, book, model
+
+
+def _segment_scores(depths, frames) -> list[dict[str, float]]:
+    from iris_model.metrics import sequence_metrics
+
+    out = []
+    start = 0
+    while start < len(frames):
+        end = start
+        while end < len(frames) and frames[end].segment == frames[start].segment:
+            end += 1
+        seg = frames[start:end]
+        if len(seg) >= 2:
+            out.append(sequence_metrics(
+                np.stack(depths[start:end]), np.stack([f.depth for f in seg]),
+                intrinsics=seg[0].intrinsics, poses=np.stack([f.pose for f in seg]),
+                valid=np.stack([f.valid for f in seg]),
+            ))
+        start = end
+    return out
+
+
+def per_frame_scale(depths, frames) -> np.ndarray:
+    """Least-squares scale of each frame's prediction to its ground truth (meters per unit of output)."""
+    from iris_model.metrics import valid_mask
+
+    scales = []
+    for d, f in zip(depths, frames, strict=True):
+        m = valid_mask(f.depth, f.valid, 1e-3, np.inf)
+        a = np.stack([d[m], np.ones(m.sum())], axis=1)
+        (s, _), *_ = np.linalg.lstsq(a, f.depth[m].astype(np.float64), rcond=None)
+        scales.append(s)
+    return np.asarray(scales)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sequences", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--steps", default="1,2,4", help="comma-separated denoising steps")
+    ap.add_argument("--default-steps", type=int, default=None, help="steps of the last line (default: the model's)")
+    ap.add_argument("--model-dir", default=None)
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--height", type=int, default=192)
+    ap.add_argument("--resolution", type=int, default=None, help="processing resolution (default: the model's)")
+    ap.add_argument("--seed", type=int, default=0, help="the noise seed of every mode")
+    ap.add_argument("--first-index", type=int, default=0, help="first held-out sequence index")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ablations", action="store_true", help="also the blend and no-warm-start streams")
+    ap.add_argument("--no-double", action="store_true", help="skip off at 2k steps")
+    ap.add_argument("--out", default=None, help="folder for results.json")
+    ap.add_argument("--plot", default=None, help="PNG of per-frame scale and AbsRel over one sequence")
+    ap.add_argument("--plot-sequence", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    import torch
+    from iris_training.synthetic.video import generate_sequence
+
+    from iris_model.default_model import default_model_dir
+    from iris_model.pipeline import IrisDepthPipeline
+
+    torch.set_num_threads(args.threads)
+    pipe = IrisDepthPipeline.from_pretrained(args.model_dir or default_model_dir())
+    steps_list = [int(s) for s in args.steps.split(",")]
+    default_steps = args.default_steps or pipe.default_denoising_steps
+    if default_steps not in steps_list:
+        steps_list.append(default_steps)
+    modes = ["off", "stream"]
+
+    t0 = time.perf_counter()
+    seqs = [generate_sequence("test", args.first_index + i, num_frames=args.frames, height=args.height,
+                              width=args.width) for i in range(args.sequences)]
+    gen_s = time.perf_counter() - t0
+    print(f"{len(seqs)} sequences x {args.frames} frames ({', '.join(s.trajectory for s in seqs)}), "
+          f"generated in {gen_s:.1f} s; model {args.model_dir or 'embedded default'}, "
+          f"processing resolution {args.resolution or pipe.default_processing_resolution}", flush=True)
+
+    configs = [(m, k) for m in modes for k in steps_list]
+    if args.ablations:
+        configs += [(m, default_steps) for m in ABLATIONS]
+    if not args.no_double:
+        configs += [("off", 2 * k) for k in steps_list if 2 * k not in steps_list and 2 * k <= 50]
+    results: dict[str, dict[str, float]] = {}
+    plot_data: dict[str, dict[str, list[float]]] = {}
+    for mode, steps in configs:
+        scores, times, book, model = [], [], 0.0, 0.0
+        for i, seq in enumerate(seqs):
+            frames = list(seq.frames)
+            depths, t, b, md = _run_mode(pipe, mode, steps, frames, args.seed, args.resolution)
+            scores += _segment_scores(depths, frames)
+            times += t
+            book, model = book + b, model + md
+            if i == args.plot_sequence and steps == default_steps:
+                from iris_model.metrics import compute_metrics
+
+                plot_data[mode] = {
+                    "scale": per_frame_scale(depths, frames).tolist(),
+                    "abs_rel_frame": [compute_metrics(d, f.depth, f.valid)["abs_rel"]
+                                      for d, f in zip(depths, frames, strict=True)],
+                }
+        row = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+        row["ms_per_frame"] = statistics.mean(times) * 1e3
+        if model > 0:
+            row["bookkeeping_share"] = book / model
+            row["bookkeeping_ms"] = book / len(times) * 1e3
+        results[f"{mode}@{steps}"] = row
+        print(f"  {mode:7s} {steps:2d} steps: TAE {row['tae']:.3f}  AbsRel frame {row['abs_rel_frame']:.4f} "
+              f"seq {row['abs_rel_seq']:.4f}  d1 frame {row['delta1_frame']:.3f} seq {row['delta1_seq']:.3f}  "
+              f"{row['ms_per_frame']:.0f} ms/frame", flush=True)
+
+    print()
+    header = ("| mode | steps | TAE | AbsRel (per-frame aligned) | AbsRel (sequence aligned) | d1 (per-frame) | "
+              "d1 (sequence) | ms/frame |")
+    print(header)
+    print("|" + "---|" * 8)
+    for key, r in results.items():
+        mode, steps = key.split("@")
+        print(f"| {mode} | {steps} | {r['tae']:.3f} | {r['abs_rel_frame']:.4f} | {r['abs_rel_seq']:.4f} | "
+              f"{r['delta1_frame']:.3f} | {r['delta1_seq']:.3f} | {r['ms_per_frame']:.0f} |")
+    print()
+    print("| mode | steps | TAE / off | AbsRel seq / off | AbsRel frame / off | AbsRel frame / off at 2k | "
+          "bookkeeping / model time |")
+    print("|" + "---|" * 7)
+    ratios: dict[str, dict[str, float]] = {}
+    for key, r in results.items():
+        mode, k = key.split("@")[0], int(key.split("@")[1])
+        if mode == "off":
+            continue
+        off, double = results[f"off@{k}"], results.get(f"off@{2 * k}")
+        ratios[key] = q = {
+            "tae": r["tae"] / off["tae"],
+            "abs_rel_seq": r["abs_rel_seq"] / off["abs_rel_seq"],
+            "abs_rel_frame": r["abs_rel_frame"] / off["abs_rel_frame"],
+            "abs_rel_frame_vs_off_2k": r["abs_rel_frame"] / double["abs_rel_frame"] if double else float("nan"),
+            "bookkeeping_share": r.get("bookkeeping_share", float("nan")),
+        }
+        print(f"| {mode} | {k} | {q['tae']:.3f} | {q['abs_rel_seq']:.3f} | {q['abs_rel_frame']:.3f} | "
+              f"{q['abs_rel_frame_vs_off_2k']:.3f} | {100 * q['bookkeeping_share']:.2f} % |")
+    print()
+
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps({
+            "args": vars(args), "trajectories": [s.trajectory for s in seqs], "results": results,
+            "ratios": ratios, "plot": plot_data}, indent=2) + "\n")
+    if args.plot and plot_data:
+        _plot(Path(args.plot), plot_data, seqs[args.plot_sequence], default_steps)
+    print(f"TAE stream/off: {ratios[f'stream@{default_steps}']['tae']:.3f}")
+    return 0
+
+
+def _plot(path: Path, data: dict[str, dict[str, list[float]]], seq, steps: int) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    t = [f.stamp_s for f in seq.frames]
+    for mode, d in data.items():
+        scale = np.asarray(d["scale"])
+        axes[0].plot(t, scale / scale[0], marker=".", label=mode)
+        axes[1].plot(t, d["abs_rel_frame"], marker=".", label=mode)
+    axes[0].set(xlabel="time (s)", ylabel="per-frame scale / first frame's",
+                title=f"output scale ({seq.trajectory}, {seq.rate_hz:.0f} Hz, {steps} steps)")
+    axes[1].set(xlabel="time (s)", ylabel="AbsRel (per-frame aligned)", title="per-frame accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
