@@ -55,6 +55,7 @@ from .config import (
     DescriptionError,
     NodeConfig,
     check_description,
+    echo,
 )
 from .frame_slot import LatestSlot
 from .image_codec import (
@@ -85,6 +86,7 @@ SPARSE_HISTORY = 10
 #: at about the same time, and the image can arrive first.
 SPARSE_WAIT_S = 0.25
 LOG_REPEAT_S = 5.0
+MAX_LOG_CHARS = 4000
 GIL_SWITCH_INTERVAL_S = 0.0005
 STATS_WINDOW = 200
 
@@ -190,17 +192,34 @@ class IrisDepthNode(Node):
     # ------------------------------------------------------------------ start-up
     def _declare_and_read_parameters(self) -> NodeConfig:
         values = {}
-        for spec in PARAMETERS:
-            try:
-                param = self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-            except ParameterException as exc:
-                raise ConfigError(f"parameter {spec.name!r}: {exc}") from exc
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"parameter {spec.name!r}: {exc}") from exc
-            values[spec.name] = param.value
-        return NodeConfig.from_mapping(values)
+        try:
+            for spec in PARAMETERS:
+                try:
+                    param = self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+                except (ParameterException, TypeError, ValueError) as exc:
+                    # rclpy's own message repeats the name and the range; say it once, as at run time.
+                    given = self._parameter_overrides.get(spec.name)
+                    if given is not None:
+                        spec.check(given.value)
+                    raise ConfigError(f"parameter {spec.name!r}: {echo(str(exc), 400)}") from exc
+                values[spec.name] = param.value
+            return NodeConfig.from_mapping(values)
+        except IrisError as exc:
+            self._name_logger(exc)
+            raise
+
+    def _name_logger(self, exc: IrisError) -> None:
+        """Mark ``exc`` with this node's logger name, so that :func:`main`'s FATAL line uses the same one."""
+        exc.logger_name = self.get_logger().name  # type: ignore[attr-defined]
 
     def _load_pipeline(self, cfg: NodeConfig) -> tuple[Any, Path]:
+        try:
+            return self._load_pipeline_from(cfg)
+        except IrisError as exc:
+            self._name_logger(exc)
+            raise
+
+    def _load_pipeline_from(self, cfg: NodeConfig) -> tuple[Any, Path]:
         from iris_model import IrisDepthPipeline
         from iris_model.default_model import default_model_dir, is_embedded_available
 
@@ -216,9 +235,11 @@ class IrisDepthNode(Node):
                 path = default_model_dir()
             except Exception as exc:  # building the stand-in can fail on a read-only cache, a full disk, ...
                 raise ModelLoadError("<default model>", f"{type(exc).__name__}: {exc}") from exc
-        self.get_logger().info(f"loading model {path} (backend {cfg.backend}, device {cfg.device})")
+        self.get_logger().info(f"loading model {path} (backend {cfg.backend}, device {cfg.device}, dtype {cfg.dtype})")
         try:
-            pipe = IrisDepthPipeline.from_pretrained(path, backend=cfg.backend, device=cfg.device)
+            pipe = IrisDepthPipeline.from_pretrained(
+                path, backend=cfg.backend, device=cfg.device, dtype=cfg.torch_dtype
+            )
         except IrisError:
             raise
         except Exception as exc:  # e.g. torch's "CUDA not available": report it with the path, like the rest
@@ -269,14 +290,15 @@ class IrisDepthNode(Node):
             self._log_limited("warn", "nonascii:" + text[:64], warning)
         with self._lock:
             self._topic_description = text
-        self.get_logger().info(f"description (applies from the next frame): {text[:200]!r}")
+        self.get_logger().info(f"description (applies from the next frame): {echo(text)}")
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         changes = {}
         for p in params:
             if p.name not in DYNAMIC_PARAMETERS:
                 return SetParametersResult(
-                    successful=False, reason=f"{p.name} cannot change at run time; restart the node to change it"
+                    successful=False,
+                    reason=f"{echo(p.name)} cannot change at run time; restart the node to change it",
                 )
             changes[p.name] = p.value
         with self._lock:
@@ -287,13 +309,15 @@ class IrisDepthNode(Node):
             old, self._config = self._config, new
         if new.depth_mode != old.depth_mode or (new.depth_mode == "fixed_scale" and new != old):
             self._announce_mode(new)
-        self.get_logger().info(f"parameters changed (from the next frame): {changes}")
+        shown = ", ".join(f"{name}={echo(value)}" for name, value in changes.items())
+        self.get_logger().info(f"parameters changed (from the next frame): {shown}")
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ helpers
     def _log_limited(self, level: str, key: str, text: str) -> None:
         """Log ``text`` unless the same ``key`` was logged in the last few seconds (floods stay readable)."""
         now = time.monotonic()
+        key, text = key[:300], text[:MAX_LOG_CHARS]  # echoes are cut where they are made; this is the backstop
         with self._lock:
             last = self._last_log.get(key)
             if last is not None and now - last < LOG_REPEAT_S:
@@ -533,7 +557,7 @@ def main(args: list[str] | None = None) -> int:
         executor.add_node(node)
         executor.spin()
     except IrisError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+        rclpy.logging.get_logger(getattr(exc, "logger_name", NODE_NAME)).fatal(f"cannot start: {exc}")
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # Ctrl-C / SIGTERM, possibly while the model was still loading: a normal stop

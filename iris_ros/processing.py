@@ -61,8 +61,7 @@ class FrameResult:
         cloud: the packed organized cloud when asked for and intrinsics were given, else ``None``.
         scale, shift: metric = scale * relative + shift as used for this frame (``None`` in relative mode).
         reset_reason: why the temporal stream restarted at this frame (``None``: continued, or mode off).
-        times: seconds per step (``model``, ``depth_mode``, ``colorize``, ``points``; ``model_cpu``: the
-            model's CPU time on the calling thread).
+        times: seconds per step (``model``, ``depth_mode``, ``colorize``, ``points``).
     """
 
     depth: np.ndarray
@@ -179,12 +178,12 @@ class FrameProcessor:
         cancel: Callable[[], bool] | None = None,
     ) -> FrameResult:
         """Steps 1 and 2: the depth to publish (see :meth:`__call__` for the arguments)."""
-        t0, cpu0 = time.perf_counter(), time.thread_time()
+        t0 = time.perf_counter()
         relative, reset_reason = self.predict(image, description, stamp_s, cfg, cancel)
-        t1, cpu1 = time.perf_counter(), time.thread_time()
+        t1 = time.perf_counter()
         depth, scale, shift = self.to_output_depth(relative, cfg, sparse, stamp_s)
         t2 = time.perf_counter()
-        times = {"model": t1 - t0, "model_cpu": cpu1 - cpu0, "depth_mode": t2 - t1}
+        times = {"model": t1 - t0, "depth_mode": t2 - t1}
         return FrameResult(depth=depth, scale=scale, shift=shift, reset_reason=reset_reason, times=times)
 
     def add_outputs(

@@ -685,6 +685,38 @@ def test_outputs_nobody_subscribes_to_are_not_computed(ros: Harness, tiny_pipe: 
         rig.destroy()
 
 
+def test_echoed_input_is_cut_short(ros: Harness, tiny_pipe: Any, scene_rgb):
+    """A 1 MB encoding string or parameter value is not echoed back whole in a log line or a reply."""
+    rig = Rig(ros, "echo", tiny_pipe, outputs=("depth",))
+    try:
+        since = len(ros.msgs["/rosout"])
+        rig.send_image(scene_rgb, encoding="x" * 1_000_000)
+        line = ros.wait_log(rig.name, "unsupported image encoding", since=since)
+        assert len(line) < 600 and "1000002 characters" in line
+        reply = ros.set_parameters(f"/echo/{rig.name}", description_override="y" * 1_000_000)[0]
+        assert not reply.successful and len(reply.reason) < 600
+        reply = ros.set_parameters(f"/echo/{rig.name}", depth_mode="z" * 1_000_000)[0]
+        assert not reply.successful and len(reply.reason) < 600 and "depth_mode" in reply.reason
+        ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))  # and the node keeps working
+    finally:
+        rig.destroy()
+
+
+def test_bf16_end_to_end_through_the_node_on_cpu(ros: Harness, tiny_model_dir: Path, scene_rgb):
+    """dtype=bf16 (read-only) loads the checkpoint's UNet and text encoder in bfloat16 and publishes finite depth."""
+    rig = Rig(ros, "bf16", None, outputs=("depth",), model_dir=str(tiny_model_dir), dtype="bf16")
+    try:
+        components = rig.node.pipeline.components
+        assert next(components.unet.parameters()).dtype == torch.bfloat16
+        assert next(components.vae.parameters()).dtype == torch.float32  # the VAE stays fp32
+        z = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb), timeout=60.0))
+        assert np.isfinite(z).all() and z.std() > 1e-4
+        reply = ros.set_parameters(f"/bf16/{rig.name}", dtype="fp32")[0]
+        assert not reply.successful and "read-only" in reply.reason
+    finally:
+        rig.destroy()
+
+
 class SlowPipeline:
     """The tiny pipeline behind a fixed delay: a model far slower than the camera."""
 
@@ -774,11 +806,13 @@ def _env() -> dict[str, str]:
     [
         (["-p", "model_dir:=/nonexistent/iris-model"], ["cannot load model from /nonexistent/iris-model"]),
         (["-p", "depth_mode:=meters"], ["cannot start", "depth_mode", "relative"]),
+        # The reason once, in the node's own words (not rclpy's "... out of range ... value: 99: num_steps").
+        (["-p", "num_steps:=99"], ["cannot start: parameter 'num_steps' must be in [0, 50], got 99\n"]),
     ],
 )
 def test_start_up_failure_is_fatal_with_the_reason_and_a_non_zero_exit(args: list[str], words: list[str]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "iris_ros.depth_node", "--ros-args", *args],
+        [sys.executable, "-m", "iris_ros.depth_node", "--ros-args", "-r", "__ns:=/robot", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -789,6 +823,9 @@ def test_start_up_failure_is_fatal_with_the_reason_and_a_non_zero_exit(args: lis
     assert proc.returncode != 0, out
     assert "FATAL" in out and all(w in out for w in words), out
     assert "Traceback" not in out, out
+    # One logger name for every line of the node, the FATAL one included.
+    names = {line.split("] [")[2].split("]")[0] for line in out.splitlines() if line.startswith("[") and "] [" in line}
+    assert names == {"robot.iris_depth"}, out
 
 
 def test_executable_shuts_down_cleanly_on_sigint(tiny_model_dir: Path) -> None:
