@@ -20,7 +20,10 @@ Threading: callbacks only store messages. One worker thread takes the newest ima
 the model, converts the result and publishes. Parameter changes and a new description apply from the
 next frame the worker starts.
 
-The node is a thin adapter: model math lives in :mod:`iris_model` (pipeline, geometry, colorize).
+The node wires topics, parameters, threads, messages and diagnostics only: the per-frame work (model call,
+depth modes, colorizing, points) is :class:`~iris_ros.processing.FrameProcessor` (no ROS), CameraInfo
+geometry is :mod:`iris_ros.camera_info`, the output messages :mod:`iris_ros.messages`. Outputs nobody
+subscribes to are not computed.
 """
 
 from __future__ import annotations
