@@ -3,6 +3,11 @@
 Per image: least-squares scale and shift of the prediction to the ground truth over valid pixels
 (affine-invariant models have no absolute scale), clip to the dataset's [min_depth, max_depth], then
 AbsRel, SqRel, RMSE, RMSE-log and the delta < 1.25^k accuracies over the valid pixels. Depth in meters.
+
+For video: :func:`temporal_alignment_error` (TAE, as Video Depth Anything defines it) and
+:func:`sequence_metrics`, which scores a sequence both after per-frame alignment and after one alignment for
+the whole sequence (where a scale that jumps between frames shows). Poses are camera-to-world 4x4 matrices of
+the camera optical frame (REP 103: x right, y down, z forward), in meters.
 """
 
 from __future__ import annotations
@@ -69,3 +74,131 @@ def mean_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:
     if not per_image:
         raise InputError("no images to average")
     return {k: float(np.mean([m[k] for m in per_image])) for k in METRIC_NAMES}
+
+
+# ---------------------------------------------------------------------- video
+def _as_k(k: np.ndarray) -> tuple[float, float, float, float]:
+    k = np.asarray(k, dtype=np.float64)
+    if k.shape != (3, 3):
+        raise InputError(f"intrinsics must be a 3x3 K, got shape {k.shape}")
+    return float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
+
+
+def reproject_depth(depth: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray) -> np.ndarray:
+    """Planar depth of frame *src* seen from frame *dst*: ``[H, W]``, 0 where no point lands.
+
+    Every pixel with positive depth is back-projected with ``k``, moved by the 4x4 rigid transform
+    ``t_dst_src`` (src camera coordinates to dst camera coordinates) and projected into dst, rounded to the
+    nearest pixel, as Video Depth Anything's ``tae_torch`` does. Where several points land on one pixel the
+    nearest is kept (a z-buffer; the reference leaves it to the scatter order, the same when no two collide);
+    points at or behind the dst camera are dropped.
+    """
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.ndim != 2:
+        raise InputError(f"depth must be 2-D, got shape {depth.shape}")
+    t = np.asarray(t_dst_src, dtype=np.float64)
+    if t.shape != (4, 4):
+        raise InputError(f"the relative pose must be a 4x4 matrix, got shape {t.shape}")
+    fx, fy, cx, cy = _as_k(k)
+    h, w = depth.shape
+    v, u = np.mgrid[0:h, 0:w]
+    keep = np.isfinite(depth) & (depth > 0)
+    z = depth[keep]
+    pts = np.stack([(u[keep] - cx) * z / fx, (v[keep] - cy) * z / fy, z], axis=1)
+    moved = pts @ t[:3, :3].T + t[:3, 3]
+    zd = moved[:, 2]
+    front = zd > 0
+    moved, zd = moved[front], zd[front]
+    ud = np.round(moved[:, 0] * fx / zd + cx).astype(np.int64)
+    vd = np.round(moved[:, 1] * fy / zd + cy).astype(np.int64)
+    inside = (ud >= 0) & (ud < w) & (vd >= 0) & (vd < h)
+    buffer = np.full(h * w, np.inf)
+    np.minimum.at(buffer, vd[inside] * w + ud[inside], zd[inside])
+    buffer[~np.isfinite(buffer)] = 0.0
+    return buffer.reshape(h, w)
+
+
+def _pair_abs_rel(src: np.ndarray, dst: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray,
+                  dst_mask: np.ndarray | None) -> float:
+    proj = reproject_depth(src, k, t_dst_src)
+    valid = (proj > 0) & np.isfinite(dst) & (dst > 0)
+    if dst_mask is not None:
+        valid &= np.asarray(dst_mask, dtype=bool)
+    if not valid.any():
+        return 0.0  # as the reference: a pair with no overlap counts as 0
+    return float(np.mean(np.abs(dst[valid] - proj[valid]) / dst[valid]))
+
+
+def temporal_alignment_error(
+    depths: np.ndarray | list[np.ndarray],
+    intrinsics: np.ndarray | list[np.ndarray],
+    poses: np.ndarray | list[np.ndarray],
+    masks: np.ndarray | list[np.ndarray] | None = None,
+) -> float:
+    """TAE of a sequence of (metric, already aligned) depth maps, as Video Depth Anything defines it.
+
+    For each consecutive pair (t, t+1): frame t's depth is back-projected with its intrinsics, moved by the
+    relative pose ``inv(pose[t+1]) @ pose[t]`` and reprojected into t+1, and the AbsRel
+    ``mean(|d_{t+1} - d_proj| / d_{t+1})`` is taken over the pixels valid in both; then the same from t+1 into
+    t. TAE is the mean over the 2 (N - 1) directed pairs, times 100. ``intrinsics``: one 3x3 K for all frames
+    or one per frame (frame t's K is used for the pair (t, t+1), as in the reference). ``poses``: ``[N, 4, 4]``
+    camera-to-world. ``masks`` (optional, ``[N, H, W]``): pixels of the target frame to count.
+    """
+    d = np.asarray(depths, dtype=np.float64)
+    if d.ndim != 3 or d.shape[0] < 2:
+        raise InputError(f"depths must be [N >= 2, H, W], got shape {d.shape}")
+    n = d.shape[0]
+    ks = np.asarray(intrinsics, dtype=np.float64)
+    ks = np.broadcast_to(ks, (n, 3, 3)) if ks.shape == (3, 3) else ks
+    p = np.asarray(poses, dtype=np.float64)
+    if ks.shape != (n, 3, 3) or p.shape != (n, 4, 4):
+        raise InputError(f"need one 3x3 K (or {n}) and {n} 4x4 poses, got {ks.shape} and {p.shape}")
+    m = None if masks is None else np.asarray(masks, dtype=bool)
+    total = 0.0
+    for i in range(n - 1):
+        t_next_this = np.linalg.inv(p[i + 1]) @ p[i]
+        total += _pair_abs_rel(d[i], d[i + 1], ks[i], t_next_this, None if m is None else m[i + 1])
+        total += _pair_abs_rel(d[i + 1], d[i], ks[i], np.linalg.inv(t_next_this), None if m is None else m[i])
+    return 100.0 * total / (2 * (n - 1))
+
+
+def sequence_metrics(
+    preds: np.ndarray | list[np.ndarray],
+    gts: np.ndarray | list[np.ndarray],
+    intrinsics: np.ndarray | list[np.ndarray] | None = None,
+    poses: np.ndarray | list[np.ndarray] | None = None,
+    valid: np.ndarray | list[np.ndarray] | None = None,
+    min_depth: float = 1e-3,
+    max_depth: float = np.inf,
+) -> dict[str, float]:
+    """Video scores of an affine-invariant depth sequence against ground truth (meters).
+
+    - ``abs_rel_frame`` / ``delta1_frame``: each frame aligned on its own (least-squares scale and shift), the
+      per-frame metrics averaged over frames;
+    - ``abs_rel_seq`` / ``delta1_seq``: one scale and shift for the whole sequence (fitted over the valid
+      pixels of all frames), then the same averages; a scale that jumps between frames shows here;
+    - ``tae`` (when intrinsics and poses are given): :func:`temporal_alignment_error` of the
+      sequence-aligned prediction clipped to [min_depth, max_depth], as Video Depth Anything scores it after
+      its one alignment per sequence (it aligns in disparity, for disparity models; depth models such as Iris
+      are aligned in depth, Marigold's protocol).
+    """
+    p = np.asarray(preds, dtype=np.float64)
+    g = np.asarray(gts, dtype=np.float64)
+    if p.ndim != 3 or p.shape != g.shape:
+        raise InputError(f"preds and gts must both be [N, H, W], got {p.shape} and {g.shape}")
+    masks = np.stack([valid_mask(g[i], None if valid is None else valid[i], min_depth, max_depth) & np.isfinite(p[i])
+                      for i in range(p.shape[0])])
+    per_frame = [compute_metrics(p[i], g[i], masks[i], min_depth, max_depth) for i in range(p.shape[0])]
+    aligned = align_scale_shift(p, g, masks)
+    per_seq = [compute_metrics(aligned[i], g[i], masks[i], min_depth, max_depth, align=False)
+               for i in range(p.shape[0])]
+    out = {
+        "abs_rel_frame": float(np.mean([m["abs_rel"] for m in per_frame])),
+        "delta1_frame": float(np.mean([m["delta1"] for m in per_frame])),
+        "abs_rel_seq": float(np.mean([m["abs_rel"] for m in per_seq])),
+        "delta1_seq": float(np.mean([m["delta1"] for m in per_seq])),
+    }
+    if intrinsics is not None and poses is not None:
+        clipped = np.clip(np.where(np.isfinite(aligned), aligned, min_depth), min_depth, max_depth)
+        out["tae"] = temporal_alignment_error(clipped, intrinsics, poses)
+    return out

@@ -80,6 +80,8 @@ class _RunSettings:
     resample_out: str = "bilinear"
     ensembling_kwargs: dict[str, Any] | None = None
     cancel: Callable[[], bool] | None = None
+    init_latents: torch.Tensor | None = None
+    strength: float = 1.0
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -220,6 +222,8 @@ class IrisDepthPipeline:
         resample_method_output: str = "bilinear",
         ensembling_kwargs: dict[str, Any] | None = None,
         cancel: Callable[[], bool] | None = None,
+        init_latents: torch.Tensor | None = None,
+        strength: float = 1.0,
     ) -> IrisDepthOutput:
         """Predict depth for one image or a list of images.
 
@@ -238,6 +242,13 @@ class IrisDepthPipeline:
             batch_size: most ensemble members per UNet call; 0 = all of a group in one call.
             cancel: called before each denoising step and before decoding; when it returns True the call
                 stops there and raises :class:`~iris_model.errors.Cancelled` (a node shutting down mid-frame).
+            init_latents: a clean depth latent ``[N * E, C, h, w]`` to start from (warm start, e.g. the previous
+                video frame's ``latent``), as diffusers' image-to-image pipelines do: it is noised with the
+                scheduler's ``add_noise`` to the first timestep run and only the trailing ``strength`` part of
+                the ``num_inference_steps`` schedule is run (``int(steps * strength)`` steps, at least 1). The
+                noise is ``latents`` when given, else drawn from ``generator``.
+            strength: fraction of the schedule run from ``init_latents``, in (0, 1]; 1 = all steps (from
+                pure noise under a zero-terminal-SNR schedule). Needs ``init_latents`` when below 1.
         """
         t_start = time.perf_counter()
         if single_step is None:
@@ -254,6 +265,12 @@ class IrisDepthPipeline:
             raise InputError("batch_size must be >= 0")
         if latents is not None and generator is not None:
             raise InputError("give either latents or generator, not both")
+        if not isinstance(strength, (int, float)) or not 0.0 < strength <= 1.0:
+            raise InputError(f"strength must be in (0, 1], got {strength!r}")
+        if strength < 1.0 and init_latents is None:
+            raise InputError("strength < 1 needs init_latents to start from")
+        if init_latents is not None and single_step:
+            raise InputError("init_latents cannot be used with single_step (it always starts at t = T - 1)")
 
         images = self._load_images(image)
         if len({tuple(img.shape[2:]) for img in images}) > 1:
@@ -268,7 +285,7 @@ class IrisDepthPipeline:
         groups: dict[tuple[str, tuple[int, int]], list[int]] = {}
         for i, (img, txt) in enumerate(zip(images, texts, strict=True)):
             groups.setdefault((txt, tuple(img.shape[2:])), []).append(i)
-        if latents is not None and len(groups) > 1:
+        if (latents is not None or init_latents is not None) and len(groups) > 1:
             raise InputError("explicit latents need all images to share one description and size")
 
         run = _RunSettings(
@@ -276,6 +293,7 @@ class IrisDepthPipeline:
             generator=generator, latents=latents, batch_size=batch_size, output_uncertainty=output_uncertainty,
             match_input_resolution=match_input_resolution, resample_in=resample_method_input,
             resample_out=resample_method_output, ensembling_kwargs=ensembling_kwargs, cancel=cancel,
+            init_latents=init_latents, strength=float(strength),
         )
         timings = {"encode_text": 0.0, "encode_image": 0.0, "denoise": 0.0, "decode": 0.0}
         depth: list[np.ndarray | None] = [None] * len(images)
@@ -299,6 +317,27 @@ class IrisDepthPipeline:
             latent=torch.cat(out_latents) if output_latent else None,
             timings=timings,
         )
+
+    def _warm_start(
+        self, run: _RunSettings, noise: torch.Tensor, steps: int, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, int]:
+        """``init_latents`` noised to the first timestep run, and that timestep's index in the schedule.
+
+        As diffusers' image-to-image pipelines: ``int(steps * strength)`` trailing steps are run (the small
+        epsilon keeps e.g. 6 * (2 / 6) from rounding down), at least one.
+        """
+        init = run.init_latents
+        assert init is not None
+        if tuple(init.shape) != tuple(noise.shape):
+            raise InputError(f"init_latents must have shape {tuple(noise.shape)}, got {tuple(init.shape)}")
+        if not bool(torch.isfinite(init).all()):
+            raise InputError("init_latents hold NaN or inf")
+        run_steps = min(steps, max(1, int(steps * run.strength + 1e-6)))
+        start_index = steps - run_steps
+        self.scheduler.set_timesteps(steps, device=device)
+        t_start = self.scheduler.timesteps[start_index : start_index + 1]
+        noisy = self.scheduler.add_noise(init.to(device, dtype), noise, t_start.repeat(init.shape[0]))
+        return noisy, start_index
 
     def _load_images(self, image: Any) -> list[torch.Tensor]:
         """Each input image as a ``[1, 3, H, W]`` float tensor in [0, 1] (CPU)."""
@@ -362,6 +401,10 @@ class IrisDepthPipeline:
         else:
             pred_latent = randn_tensor(image_latent.shape, generator=generator, device=device, dtype=dtype)
 
+        start_index = 0
+        if run.init_latents is not None:
+            pred_latent, start_index = self._warm_start(run, pred_latent, steps, device, dtype)
+
         text = text_embedding.to(device, dtype)
         t0 = time.perf_counter()
         results = []
@@ -379,7 +422,9 @@ class IrisDepthPipeline:
                 if batch_pred is None:
                     batch_pred = out.denoised
             else:
-                for t in self.scheduler.timesteps:
+                if start_index and hasattr(self.scheduler, "set_begin_index"):
+                    self.scheduler.set_begin_index(start_index)
+                for t in self.scheduler.timesteps[start_index:]:
                     run.check_cancel()
                     noise = comps.denoise(torch.cat([batch_image, batch_pred], dim=1), int(t), batch_text)
                     batch_pred = self.scheduler.step(noise, t, batch_pred, generator=generator).prev_sample
