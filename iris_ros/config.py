@@ -26,6 +26,7 @@ from iris_model.text import MAX_TEXT_CHARS
 DEPTH_MODES = ("relative", "fixed_scale", "sparse_aligned")
 IMAGE_QOS = ("sensor_data", "reliable")
 DTYPES = ("fp32", "fp16", "bf16")
+TEMPORAL_MODES = ("off", "stream")
 #: Longest accepted description (characters); the text encoder reads only its first ~77 tokens anyway.
 MAX_DESCRIPTION_CHARS = MAX_TEXT_CHARS
 MAX_STEPS = 50
@@ -112,6 +113,13 @@ class NodeConfig:
         "fp32",
         "precision of the model weights (torch backend): fp32, fp16 or bf16; the VAE stays fp32",
         choices=DTYPES,
+    )
+    temporal_mode: str = _param(
+        "off",
+        "off: every frame on its own (fresh noise, per-frame [0, 1] scale); stream: warm-started from the previous "
+        "frame, on a scale kept stable between frames, sparse fits filtered over time",
+        choices=TEMPORAL_MODES,
+        dynamic=True,
     )
 
     def __post_init__(self) -> None:

@@ -165,6 +165,7 @@ class IrisDepthNode(Node):
         self._missing_info_logged = False
         self._stream_resets: Counter[str] = Counter()
         self._last_scale: tuple[float | None, float | None] = (None, None)
+        self._temporal_stats: dict[str, str] = {}
 
         self._pub_depth = self.create_publisher(Image, "depth", OUTPUT_QOS)
         self._pub_info = self.create_publisher(CameraInfo, "depth/camera_info", OUTPUT_QOS)
@@ -469,11 +470,12 @@ class IrisDepthNode(Node):
             self.stage_times.append(times)
             self.last_stamp_processed = (int(header.stamp.sec), int(header.stamp.nanosec))
             self._last_scale = (result.scale, result.shift)
+            self._temporal_stats = self.processor.stats()
 
     def _on_stream_reset(self, reason: str) -> None:
         with self._lock:
             self._stream_resets[reason] += 1
-        self._log_limited("info", "stream_reset:" + reason, f"temporal stream reset ({reason})")
+        self._log_limited("info", "stream_reset:" + reason, f"temporal_mode=stream: stream reset ({reason})")
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> DiagnosticStatus:
@@ -486,6 +488,9 @@ class IrisDepthNode(Node):
             latency = list(self._latency)
             model = list(self._model_time)
             has_info = self._camera_info is not None
+            temporal = dict(self._temporal_stats)
+            resets = dict(self._stream_resets)
+            metric_scale, metric_shift = self._last_scale
             last_t, last_received, last_processed = self._diag_last
             self._diag_last = (now, received, processed)
         span = max(now - last_t, 1e-6)
@@ -528,7 +533,12 @@ class IrisDepthNode(Node):
             "depth_mode": cfg.depth_mode,
             "depth_units": "meters" if cfg.is_metric else "relative [0, 1], NOT meters",
             "description": description,
+            "temporal_mode": cfg.temporal_mode,
+            **{f"stream_resets_{k}": v for k, v in sorted(resets.items())},
+            **temporal,
         }
+        if metric_scale is not None:  # meters = scale * d + shift, as used for the last frame
+            values.update(metric_scale=f"{metric_scale:.6g}", metric_shift=f"{metric_shift:.6g}")
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         return status
 

@@ -6,11 +6,13 @@ threads, so every step is testable with plain arrays. Per frame:
 1. **depth step**: the model's relative depth in [0, 1] (larger = farther), either from one plain pipeline
    call (``temporal_mode: off``: fresh noise from ``seed`` every frame, per-frame normalization) or from a
    :class:`~iris_model.streaming.DepthStream` (``temporal_mode: stream``: warm-started from the previous
-   frame, on a scale kept stable between frames; the stream state lives here). A model output holding NaN
-   or inf raises :class:`~iris_model.errors.NonFiniteOutputError`: it is never turned into depth.
+   frame, on a scale kept stable between frames; the stream state lives here and resets on a description,
+   parameter or seed change, a stamp gap or a scene cut). A model output holding NaN or inf raises
+   :class:`~iris_model.errors.NonFiniteOutputError`: it is never turned into depth.
 2. **depth mode**: ``relative`` as is; ``fixed_scale``: meters = ``scale`` * d + ``shift``; ``sparse_aligned``:
-   a robust scale/shift fit to the sparse samples (temporally filtered in ``stream`` mode). Metric depth is
-   NaN where not positive (REP 117). A frame that cannot be made metric raises :class:`FrameRejected`.
+   a robust scale/shift fit to the sparse samples (in ``stream`` mode filtered over time by
+   :class:`~iris_model.streaming.ScaleShiftFilter`, outlier fits rejected). Metric depth is NaN where not
+   positive (REP 117). A frame that cannot be made metric raises :class:`FrameRejected`.
 3. **outputs, each only when asked for**: the turbo-colorized depth (rgb8) and the organized point cloud
    (XYZ or XYZRGB, packed for ``sensor_msgs/PointCloud2``), back-projected with the depth image's P as
    depth_image_proc does (:mod:`iris_ros.camera_info`).
@@ -32,6 +34,7 @@ import numpy as np
 from iris_model.colorize import colorize_depth
 from iris_model.errors import InputError, IrisError, NonFiniteOutputError
 from iris_model.geometry import affine_to_metric, fit_scale_shift
+from iris_model.streaming import DepthStream, ScaleShiftFilter
 
 from .camera_info import CameraGeometry
 from .cloud_packing import PackedCloud, pack_depth_cloud
@@ -94,6 +97,10 @@ class FrameProcessor:
     def __init__(self, pipeline: Any, device: Any = "cpu") -> None:
         self.pipeline = pipeline
         self.device = device
+        #: ``temporal_mode: stream`` state: the stream (previous latent, depth, scale) and the sparse-fit filter.
+        self.stream: DepthStream | None = None
+        self.sparse_filter = ScaleShiftFilter()
+        self.sparse_fits_rejected = 0
 
     # ------------------------------------------------------------------ the depth step
     def _steps(self, cfg: NodeConfig) -> int | None:
@@ -116,7 +123,9 @@ class FrameProcessor:
         """
         import torch
 
-        del stamp_s  # used by the temporal stream
+        if cfg.temporal_mode == "stream":
+            return self._predict_stream(image, description, stamp_s, cfg, cancel)
+        self.stream = None  # switching stream on again starts afresh
         kwargs: dict[str, Any] = {}
         if cancel is not None:
             kwargs["cancel"] = cancel
@@ -130,6 +139,33 @@ class FrameProcessor:
             **kwargs,
         )
         return _finite(np.asarray(out.depth[0], dtype=np.float32)), None
+
+    def _predict_stream(
+        self,
+        image: np.ndarray,
+        description: str,
+        stamp_s: float,
+        cfg: NodeConfig,
+        cancel: Callable[[], bool] | None,
+    ) -> tuple[np.ndarray, str | None]:
+        """The stream's depth (relative, on its stable scale) and why it reset before this frame, if it did."""
+        if self.stream is None or self.stream.seed != cfg.seed:
+            restarted = self.stream is not None
+            self.stream = DepthStream(self.pipeline, seed=cfg.seed)
+            if restarted:
+                self.stream.reset("parameters")
+        frame = self.stream(
+            as_rgb8(image),
+            description or None,
+            stamp_s,
+            num_inference_steps=cfg.num_steps or int(self.pipeline.default_denoising_steps),
+            ensemble_size=cfg.ensemble_size,
+            processing_resolution=self._resolution(cfg),
+            cancel=cancel,
+        )
+        if frame.reset_reason is not None:
+            self.sparse_filter.reset()  # a new relative scale: earlier fits no longer apply
+        return _finite(np.asarray(frame.depth, dtype=np.float32)), frame.reset_reason
 
     # ------------------------------------------------------------------ depth mode
     def to_output_depth(
@@ -149,7 +185,6 @@ class FrameProcessor:
     def _fit_sparse(
         self, relative: np.ndarray, sparse: np.ndarray | None, cfg: NodeConfig, stamp_s: float
     ) -> tuple[float, float]:
-        del stamp_s  # used by the temporal filter
         if sparse is None:
             raise FrameRejected(
                 "no_sparse_depth",
@@ -165,7 +200,13 @@ class FrameProcessor:
             raise FrameRejected(
                 "sparse_fit_failed", f"cannot align to sparse depth: fitted scale {fit.scale:g} is not > 0"
             )
-        return fit.scale, fit.shift
+        if cfg.temporal_mode != "stream":
+            self.sparse_filter.reset()
+            return fit.scale, fit.shift
+        # Stream: the fits filtered over time; an outlier fit (a misregistered scan) is replaced by the filter's.
+        scale, shift, accepted = self.sparse_filter.update(fit.scale, fit.shift, stamp_s)
+        self.sparse_fits_rejected += not accepted
+        return scale, shift
 
     # ------------------------------------------------------------------ one frame
     def depth(
@@ -249,8 +290,12 @@ class FrameProcessor:
         return self.add_outputs(result, image, camera, cfg, colorized=colorized, points=points)
 
     def stats(self) -> dict[str, str]:
-        """Values for /diagnostics (the temporal state, when there is one)."""
-        return {}
+        """Values for /diagnostics: the temporal stream's state and scale in use (``stream_*``), when streaming."""
+        if self.stream is None:
+            return {}
+        out = {f"stream_{k}": f"{v:.4g}" if isinstance(v, float) else str(v) for k, v in self.stream.stats().items()}
+        out["stream_sparse_fits_rejected"] = str(self.sparse_fits_rejected)
+        return out
 
 
 def _finite(depth: np.ndarray) -> np.ndarray:

@@ -42,7 +42,8 @@ def test_parameter_table_matches_the_dataclass() -> None:
 
 
 def test_the_issue_s_run_time_parameters_are_the_dynamic_ones() -> None:
-    assert {"num_steps", "ensemble_size", "depth_mode", "scale", "shift", "description_override"} == DYNAMIC_PARAMETERS
+    dynamic = {"num_steps", "ensemble_size", "depth_mode", "scale", "shift", "description_override", "temporal_mode"}
+    assert dynamic == DYNAMIC_PARAMETERS
 
 
 @pytest.mark.parametrize(

@@ -122,3 +122,44 @@ def test_a_non_finite_model_output_is_never_turned_into_depth(pipe, rgb, bad) ->
     output[3, 4] = bad
     with pytest.raises(NonFiniteOutputError, match="1 non-finite values"):
         FrameProcessor(Recording(pipe, output))(rgb, "", 0.0, None, None, NodeConfig())
+
+
+# ------------------------------------------------------------------ temporal_mode: stream
+def test_stream_mode_resets_on_first_frame_description_and_seed_and_reports_its_state(pipe, rgb) -> None:
+    proc = FrameProcessor(pipe)
+    cfg = NodeConfig(temporal_mode="stream", num_steps=2)
+    assert proc(rgb, "a kitchen", 10.0, None, None, cfg).reset_reason == "first"
+    assert proc(rgb, "a kitchen", 10.1, None, None, cfg).reset_reason is None
+    assert proc(rgb, "an office", 10.2, None, None, cfg).reset_reason == "description"
+    assert proc(rgb, "an office", 15.0, None, None, cfg).reset_reason == "gap"
+    assert proc.stats()["stream_resets_description"] == "1" and proc.stats()["stream_resets_gap"] == "1"
+    reseeded = NodeConfig(temporal_mode="stream", num_steps=2, seed=3)
+    assert proc(rgb, "an office", 15.1, None, None, reseeded).reset_reason == "parameters"  # a new stream
+    stats = proc.stats()
+    assert stats["stream_frames_since_reset"] == "1" and stats["stream_resets_parameters"] == "1"
+    assert "stream_scale" in stats and "stream_warm_start" in stats
+    # off drops the state; stream again starts afresh
+    assert proc(rgb, "an office", 15.2, None, None, NodeConfig(num_steps=2)).reset_reason is None
+    assert proc.stats() == {}
+    assert proc(rgb, "an office", 15.3, None, None, cfg).reset_reason == "first"
+
+
+def test_stream_mode_filters_sparse_fits_and_rejects_an_outlier_fit(pipe, rgb) -> None:
+    proc = FrameProcessor(pipe)
+    cfg = NodeConfig(temporal_mode="stream", num_steps=2, depth_mode="sparse_aligned")
+    rel = proc(rgb, "", 20.0, None, None, NodeConfig(temporal_mode="stream", num_steps=2)).depth.astype(np.float64)
+
+    def sparse(scale: float, shift: float) -> np.ndarray:
+        out = np.full((H, W), np.nan, np.float32)
+        out[::3, ::3] = (scale * rel + shift)[::3, ::3]
+        return out
+
+    # Relative depth continues on the stream's scale (same image, same description: no reset), so a sparse
+    # scan of 3 * rel + 1 fits scale 3; a misregistered scan claiming 9 * rel + 1 is an outlier fit.
+    first = proc(rgb, "", 20.1, None, sparse(3.0, 1.0), cfg)
+    assert first.reset_reason is None and first.scale == pytest.approx(3.0, rel=0.05)
+    outlier = proc(rgb, "", 20.2, None, sparse(9.0, 1.0), cfg)
+    assert outlier.scale == pytest.approx(first.scale) and outlier.shift == pytest.approx(first.shift)
+    assert proc.stats()["stream_sparse_fits_rejected"] == "1"
+    # off: every frame's own fit, outliers and all
+    assert proc(rgb, "", 20.3, None, sparse(9.0, 1.0), NodeConfig(depth_mode="sparse_aligned")).scale > 6.0
