@@ -10,12 +10,19 @@ Clouds are organized (``height`` rows x ``width`` columns in image order, row-ma
 points and ``is_dense = False``, as depth_image_proc publishes them. sensor_msgs_py is not on PyPI, and its
 ``create_cloud`` treats a 2-D array's first axis as the width, so the bytes are built here with numpy views
 (no per-point Python).
+
+The bytes are written straight into an ``array.array('B')`` (:attr:`PackedCloud.buffer`), the type rclpy
+stores ``uint8[]`` fields as, so assigning it to ``msg.data`` copies nothing. :func:`pack_depth_cloud`
+back-projects depth into that buffer directly (no intermediate points array), which is what the node does
+per frame.
 """
 
 from __future__ import annotations
 
+import array
+import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,16 +51,29 @@ XYZRGB_FIELDS = (*XYZ_FIELDS, FieldSpec("rgb", 12, FLOAT32))
 
 @dataclass(frozen=True)
 class PackedCloud:
-    """Everything a ``PointCloud2`` needs besides the header. ``data`` is a flat uint8 array."""
+    """Everything a ``PointCloud2`` needs besides the header.
+
+    ``buffer`` holds the bytes (ready for ``msg.data``, no copy); ``data`` is a flat uint8 numpy view of it.
+    """
 
     height: int
     width: int
     fields: tuple[FieldSpec, ...]
     point_step: int
     row_step: int
-    data: np.ndarray
+    buffer: array.array = field(repr=False)
     is_bigendian: bool = not _LITTLE
     is_dense: bool = False
+
+    @property
+    def data(self) -> np.ndarray:
+        return np.frombuffer(self.buffer, dtype=np.uint8)
+
+
+def _new_buffer(nbytes: int) -> tuple[array.array, np.ndarray]:
+    """A zeroed ``array.array('B')`` of ``nbytes`` and a writable numpy uint8 view of it."""
+    buf = array.array("B", b"\0") * nbytes  # repeating one byte is a memset, cheaper than bytes(n) + copy
+    return buf, np.frombuffer(buf, dtype=np.uint8)
 
 
 def _check_points(points: np.ndarray) -> np.ndarray:
@@ -69,8 +89,9 @@ def pack_xyz(points: np.ndarray) -> PackedCloud:
     """``[H, W, 3]`` XYZ (meters, camera optical frame; NaN = invalid) to an organized XYZ cloud."""
     points = _check_points(points)
     h, w = points.shape[:2]
-    data = np.ascontiguousarray(points, dtype=np.float32).reshape(-1).view(np.uint8)
-    return PackedCloud(h, w, XYZ_FIELDS, 12, 12 * w, data)
+    buf, data = _new_buffer(h * w * 12)
+    data.view(np.float32)[:] = np.asarray(points, dtype=np.float32).reshape(-1)
+    return PackedCloud(h, w, XYZ_FIELDS, 12, 12 * w, buf)
 
 
 #: One XYZRGB point as numpy sees it: the 12 bytes of x, y, z copied as one item, then rgb as a uint32.
@@ -85,22 +106,75 @@ def pack_xyzrgb(points: np.ndarray, rgb: np.ndarray) -> PackedCloud:
         raise InputError(f"rgb must be uint8 with the points' shape {points.shape}, got {rgb.dtype} {rgb.shape}")
     h, w = points.shape[:2]
     n = h * w
-    out = np.empty(n, dtype=_XYZRGB_DTYPE)
+    buf, data = _new_buffer(n * 16)
+    out = data.view(_XYZRGB_DTYPE)
     # x, y, z as one 12-byte item per point: a single memcpy-like pass instead of a 3-wide inner loop.
     out["xyz"] = np.ascontiguousarray(points, dtype=np.float32).reshape(n, 3).view("V12").reshape(n)
+    _pack_rgb(rgb, out["rgb"])
+    return PackedCloud(h, w, XYZRGB_FIELDS, 16, 16 * w, buf)
+
+
+def _pack_rgb(rgb: np.ndarray, packed: np.ndarray) -> None:
+    """Write ``[H, W, 3]`` uint8 colors as 0x00RRGGBB words into the strided uint32 view ``packed`` (n,)."""
     # 0x00RRGGBB in one pass: the 4 bytes starting at a pixel are R G B R', read big-endian that is
     # 0xRRGGBBR'; shifting right by 8 leaves 0x00RRGGBB. (Three separate channel shifts and ors cost ~3x more.)
     # The strided view never reads past the buffer: pixel n-2's word ends at byte 3n-4; the last pixel is
     # done by hand.
     flat = np.ascontiguousarray(rgb).reshape(-1)
-    packed = out["rgb"]
+    n = packed.shape[0]
     if n > 1:
         first = flat[:4].view(">u4")
         words = np.lib.stride_tricks.as_strided(first, shape=(n - 1,), strides=(3,), writeable=False)
         np.right_shift(words, 8, out=packed[:-1])
     r, g, b = (int(c) for c in flat[-3:])
     packed[-1] = (r << 16) | (g << 8) | b
-    return PackedCloud(h, w, XYZRGB_FIELDS, 16, 16 * w, out.view(np.uint8))
+
+
+def pack_depth_cloud(
+    depth: np.ndarray,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    rgb: np.ndarray | None = None,
+    stride: int = 1,
+    max_range: float = math.inf,
+) -> PackedCloud:
+    """Back-project planar depth straight into an organized XYZ (or XYZRGB with ``rgb``) cloud.
+
+    depth_image_proc's ``convertDepth`` formula, in float32 as it computes:
+    ``X = (u - cx) * z * (1 / fx)``, ``Y = (v - cy) * z * (1 / fy)``, ``Z = z`` (camera optical frame; meters
+    when the depth is). As there, only non-finite depth is invalid (all three coordinates NaN); depth beyond
+    ``max_range`` is NaN too. ``stride`` keeps every stride-th row and column (pixel coordinates stay those
+    of the full image). ``rgb`` is the full-size ``[H, W, 3]`` uint8 image.
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.ndim != 2 or depth.shape[0] < 1 or depth.shape[1] < 1:
+        raise InputError(f"depth must be a non-empty H x W array, got shape {depth.shape}")
+    if not isinstance(stride, int) or stride < 1:
+        raise InputError(f"stride must be an int >= 1, got {stride!r}")
+    if rgb is not None and (rgb.shape != (*depth.shape, 3) or rgb.dtype != np.uint8):
+        raise InputError(f"rgb must be uint8 of shape {(*depth.shape, 3)}, got {rgb.dtype} {rgb.shape}")
+    z = depth[::stride, ::stride]
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(z) if max_range == math.inf else ~(np.isfinite(z) & (z <= max_range))
+    if bad.any():
+        z = np.where(bad, np.float32(np.nan), z)
+    h, w = z.shape
+    step = 12 if rgb is None else 16
+    buf, data = _new_buffer(h * w * step)
+    out = data.view(np.float32).reshape(h, w, step // 4)
+    # float32 throughout, as depth_image_proc: center and 1/f rounded to float, then (u - c) * z * (1/f).
+    ray_x = (np.arange(0, depth.shape[1], stride, dtype=np.float32) - np.float32(cx)) * np.float32(1.0 / fx)
+    ray_y = (np.arange(0, depth.shape[0], stride, dtype=np.float32) - np.float32(cy)) * np.float32(1.0 / fy)
+    np.multiply(ray_x[None, :], z, out=out[..., 0])
+    np.multiply(ray_y[:, None], z, out=out[..., 1])
+    out[..., 2] = z
+    fields = XYZ_FIELDS
+    if rgb is not None:
+        _pack_rgb(rgb[::stride, ::stride], out.view(np.uint32)[..., 3].reshape(-1))
+        fields = XYZRGB_FIELDS
+    return PackedCloud(h, w, fields, step, step * w, buf)
 
 
 def unpack_cloud(

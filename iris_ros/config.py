@@ -25,9 +25,22 @@ from iris_model.text import MAX_TEXT_CHARS
 
 DEPTH_MODES = ("relative", "fixed_scale", "sparse_aligned")
 IMAGE_QOS = ("sensor_data", "reliable")
+DTYPES = ("fp32", "fp16", "bf16")
+TEMPORAL_MODES = ("off", "stream")
 #: Longest accepted description (characters); the text encoder reads only its first ~77 tokens anyway.
 MAX_DESCRIPTION_CHARS = MAX_TEXT_CHARS
 MAX_STEPS = 50
+#: Most characters of echoed input (a parameter value, an encoding, a description) in log lines and replies.
+MAX_ECHO_CHARS = 200
+
+
+def echo(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (saying how long it was): input echoed back in a log
+    line or a reply stays readable, whatever its size."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 class ConfigError(InputError):
@@ -96,6 +109,18 @@ class NodeConfig:
     )
     compressed_input: bool = _param(False, "subscribe to image/compressed (CompressedImage) instead of image")
     description_override: str = _param("", "when not empty, used instead of the description topic", dynamic=True)
+    dtype: str = _param(
+        "fp32",
+        "precision of the model weights (torch backend): fp32, fp16 or bf16; the VAE stays fp32",
+        choices=DTYPES,
+    )
+    temporal_mode: str = _param(
+        "off",
+        "off: every frame on its own (fresh noise, per-frame [0, 1] scale); stream: warm-started from the previous "
+        "frame, on a scale kept stable between frames, sparse fits filtered over time",
+        choices=TEMPORAL_MODES,
+        dynamic=True,
+    )
 
     def __post_init__(self) -> None:
         for spec in PARAMETERS:
@@ -107,7 +132,7 @@ class NodeConfig:
         for name in ("backend", "device"):
             value = getattr(self, name)
             if not value.strip() or value != value.strip():
-                raise ConfigError(f"parameter {name!r} must be a non-empty word, got {value!r}")
+                raise ConfigError(f"parameter {name!r} must be a non-empty word, got {echo(value)}")
         check_description(self.description_override)
 
     @classmethod
@@ -115,15 +140,22 @@ class NodeConfig:
         """Build from ``{name: value}`` (e.g. a params file or the node's parameters); unknown names are refused."""
         unknown = sorted(set(values) - set(PARAMETER_NAMES))
         if unknown:
-            raise ConfigError(f"unknown parameter(s) {unknown}; known: {sorted(PARAMETER_NAMES)}")
+            raise ConfigError(f"unknown parameter(s) {echo(unknown)}; known: {sorted(PARAMETER_NAMES)}")
         return cls(**dict(values))
 
     def with_changes(self, **changes: Any) -> NodeConfig:
         """A validated copy with some fields changed (raises :class:`ConfigError`)."""
         unknown = sorted(set(changes) - set(PARAMETER_NAMES))
         if unknown:
-            raise ConfigError(f"unknown parameter(s) {unknown}")
+            raise ConfigError(f"unknown parameter(s) {echo(unknown)}")
         return dataclasses.replace(self, **changes)
+
+    @property
+    def torch_dtype(self) -> Any:
+        """``dtype`` as a ``torch.dtype`` (what ``IrisDepthPipeline.from_pretrained(dtype=...)`` takes)."""
+        import torch
+
+        return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.dtype]
 
     @property
     def is_metric(self) -> bool:
@@ -153,13 +185,13 @@ class ParamSpec:
         else:
             ok = isinstance(value, str)
         if not ok:
-            raise ConfigError(f"parameter {self.name!r} must be {self.type.__name__}, got {value!r}")
+            raise ConfigError(f"parameter {self.name!r} must be {self.type.__name__}, got {echo(value)}")
         if self.range is not None:
             lo, hi = self.range
             if not lo <= value <= hi:  # also refuses NaN
-                raise ConfigError(f"parameter {self.name!r} must be in [{lo:g}, {hi:g}], got {value!r}")
+                raise ConfigError(f"parameter {self.name!r} must be in [{lo:g}, {hi:g}], got {echo(value)}")
         if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"parameter {self.name!r} must be one of {list(self.choices)}, got {value!r}")
+            raise ConfigError(f"parameter {self.name!r} must be one of {list(self.choices)}, got {echo(value)}")
 
 
 def _specs() -> tuple[ParamSpec, ...]:

@@ -20,12 +20,14 @@ Threading: callbacks only store messages. One worker thread takes the newest ima
 the model, converts the result and publishes. Parameter changes and a new description apply from the
 next frame the worker starts.
 
-The node is a thin adapter: model math lives in :mod:`iris_model` (pipeline, geometry, colorize).
+The node wires topics, parameters, threads, messages and diagnostics only: the per-frame work (model call,
+depth modes, colorizing, points) is :class:`~iris_ros.processing.FrameProcessor` (no ROS), CameraInfo
+geometry is :mod:`iris_ros.camera_info`, the output messages :mod:`iris_ros.messages`. Outputs nobody
+subscribes to are not computed.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -43,15 +45,12 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
-from iris_model.colorize import colorize_depth
-from iris_model.errors import InputError, IrisError, ModelLoadError
-from iris_model.geometry import Intrinsics, affine_to_metric, align_to_sparse, depth_to_points
+from iris_model.errors import InputError, IrisError, ModelLoadError, NonFiniteOutputError
 
-from .camera_info import CameraInfoError, intrinsics_for_image, scaled_projection
-from .cloud_packing import pack_xyz, pack_xyzrgb
+from .camera_info import CameraGeometry, CameraInfoError, CameraInfoFields, camera_geometry, check_camera_info
 from .config import (
     DYNAMIC_PARAMETERS,
     PARAMETERS,
@@ -59,19 +58,20 @@ from .config import (
     DescriptionError,
     NodeConfig,
     check_description,
+    echo,
 )
 from .frame_slot import LatestSlot
 from .image_codec import (
     ImageConversionError,
-    as_rgb8,
     decode_compressed,
     decode_depth,
     decode_image,
     encode_depth,
     encode_rgb8,
-    resample_sparse,
-    ros_bytes,
 )
+from .messages import cloud_msg, depth_camera_info_msg, image_msg
+from .messages import stamp_ns as stamp_ns_of
+from .processing import FrameProcessor, FrameRejected
 
 NODE_NAME = "iris_depth"
 #: Descriptions are latched: the last one published reaches subscribers that start later.
@@ -89,6 +89,7 @@ SPARSE_HISTORY = 10
 #: at about the same time, and the image can arrive first.
 SPARSE_WAIT_S = 0.25
 LOG_REPEAT_S = 5.0
+MAX_LOG_CHARS = 4000
 GIL_SWITCH_INTERVAL_S = 0.0005
 STATS_WINDOW = 200
 
@@ -99,16 +100,7 @@ class _Frame:
     received: float  # time.monotonic() in the callback
 
 
-class _SkipFrame(Exception):  # noqa: N818 - control flow, not an error type
-    """The frame is not published (e.g. no sparse depth to align to); counted under ``reason``."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-def _stamp_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+_SkipFrame = FrameRejected  # the worker's name for a frame that is not published
 
 
 def _descriptor(spec: Any) -> ParameterDescriptor:
@@ -153,6 +145,7 @@ class IrisDepthNode(Node):
         components = getattr(pipeline, "components", None)
         self.backend_name = str(getattr(components, "name", cfg.backend))
         self._model_device = getattr(components, "device", torch.device("cpu"))
+        self.processor = FrameProcessor(pipeline, device=self._model_device)
 
         self._topic_description = ""
         self._camera_info: CameraInfo | None = None
@@ -170,6 +163,9 @@ class IrisDepthNode(Node):
         self._diag_last = (time.monotonic(), 0, 0)
         self._last_log: dict[str, float] = {}
         self._missing_info_logged = False
+        self._stream_resets: Counter[str] = Counter()
+        self._last_scale: tuple[float | None, float | None] = (None, None)
+        self._temporal_stats: dict[str, str] = {}
 
         self._pub_depth = self.create_publisher(Image, "depth", OUTPUT_QOS)
         self._pub_info = self.create_publisher(CameraInfo, "depth/camera_info", OUTPUT_QOS)
@@ -200,17 +196,34 @@ class IrisDepthNode(Node):
     # ------------------------------------------------------------------ start-up
     def _declare_and_read_parameters(self) -> NodeConfig:
         values = {}
-        for spec in PARAMETERS:
-            try:
-                param = self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-            except ParameterException as exc:
-                raise ConfigError(f"parameter {spec.name!r}: {exc}") from exc
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"parameter {spec.name!r}: {exc}") from exc
-            values[spec.name] = param.value
-        return NodeConfig.from_mapping(values)
+        try:
+            for spec in PARAMETERS:
+                try:
+                    param = self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+                except (ParameterException, TypeError, ValueError) as exc:
+                    # rclpy's own message repeats the name and the range; say it once, as at run time.
+                    given = self._parameter_overrides.get(spec.name)
+                    if given is not None:
+                        spec.check(given.value)
+                    raise ConfigError(f"parameter {spec.name!r}: {echo(str(exc), 400)}") from exc
+                values[spec.name] = param.value
+            return NodeConfig.from_mapping(values)
+        except IrisError as exc:
+            self._name_logger(exc)
+            raise
+
+    def _name_logger(self, exc: IrisError) -> None:
+        """Mark ``exc`` with this node's logger name, so that :func:`main`'s FATAL line uses the same one."""
+        exc.logger_name = self.get_logger().name  # type: ignore[attr-defined]
 
     def _load_pipeline(self, cfg: NodeConfig) -> tuple[Any, Path]:
+        try:
+            return self._load_pipeline_from(cfg)
+        except IrisError as exc:
+            self._name_logger(exc)
+            raise
+
+    def _load_pipeline_from(self, cfg: NodeConfig) -> tuple[Any, Path]:
         from iris_model import IrisDepthPipeline
         from iris_model.default_model import default_model_dir, is_embedded_available, is_source_checkout
 
@@ -228,9 +241,11 @@ class IrisDepthNode(Node):
                 raise
             except Exception as exc:  # building the stand-in can fail on a read-only cache, a full disk, ...
                 raise ModelLoadError("<default model>", f"{type(exc).__name__}: {exc}") from exc
-        self.get_logger().info(f"loading model {path} (backend {cfg.backend}, device {cfg.device})")
+        self.get_logger().info(f"loading model {path} (backend {cfg.backend}, device {cfg.device}, dtype {cfg.dtype})")
         try:
-            pipe = IrisDepthPipeline.from_pretrained(path, backend=cfg.backend, device=cfg.device)
+            pipe = IrisDepthPipeline.from_pretrained(
+                path, backend=cfg.backend, device=cfg.device, dtype=cfg.torch_dtype
+            )
         except IrisError:
             raise
         except Exception as exc:  # e.g. torch's "CUDA not available": report it with the path, like the rest
@@ -259,7 +274,7 @@ class IrisDepthNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            intrinsics_for_image(msg.k, msg.width, msg.height, msg.width or 1, msg.height or 1)
+            check_camera_info(CameraInfoFields.from_msg(msg))
         except CameraInfoError as exc:
             self._reject("bad_camera_info", f"ignoring CameraInfo on {self.resolve_topic_name('camera_info')}: {exc}")
             return
@@ -281,14 +296,15 @@ class IrisDepthNode(Node):
             self._log_limited("warn", "nonascii:" + text[:64], warning)
         with self._lock:
             self._topic_description = text
-        self.get_logger().info(f"description (applies from the next frame): {text[:200]!r}")
+        self.get_logger().info(f"description (applies from the next frame): {echo(text)}")
 
     def _on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         changes = {}
         for p in params:
             if p.name not in DYNAMIC_PARAMETERS:
                 return SetParametersResult(
-                    successful=False, reason=f"{p.name} cannot change at run time; restart the node to change it"
+                    successful=False,
+                    reason=f"{echo(p.name)} cannot change at run time; restart the node to change it",
                 )
             changes[p.name] = p.value
         with self._lock:
@@ -299,13 +315,15 @@ class IrisDepthNode(Node):
             old, self._config = self._config, new
         if new.depth_mode != old.depth_mode or (new.depth_mode == "fixed_scale" and new != old):
             self._announce_mode(new)
-        self.get_logger().info(f"parameters changed (from the next frame): {changes}")
+        shown = ", ".join(f"{name}={echo(value)}" for name, value in changes.items())
+        self.get_logger().info(f"parameters changed (from the next frame): {shown}")
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ helpers
     def _log_limited(self, level: str, key: str, text: str) -> None:
         """Log ``text`` unless the same ``key`` was logged in the last few seconds (floods stay readable)."""
         now = time.monotonic()
+        key, text = key[:300], text[:MAX_LOG_CHARS]  # echoes are cut where they are made; this is the backstop
         with self._lock:
             last = self._last_log.get(key)
             if last is not None and now - last < LOG_REPEAT_S:
@@ -353,7 +371,8 @@ class IrisDepthNode(Node):
 
                 self._reject("internal_error", f"frame failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
 
-    def _intrinsics(self, width: int, height: int) -> tuple[CameraInfo, Intrinsics] | None:
+    def _camera(self, width: int, height: int) -> tuple[CameraInfo, CameraGeometry] | None:
+        """The latest CameraInfo and the depth image's K and P from it, or ``None`` (no info, or unusable)."""
         with self._lock:
             info = self._camera_info
         if info is None:
@@ -365,158 +384,100 @@ class IrisDepthNode(Node):
                 )
             return None
         try:
-            return info, intrinsics_for_image(info.k, info.width, info.height, width, height)
-        except CameraInfoError as exc:  # validated in the callback; a different image size can still fail
-            self._reject("bad_camera_info", str(exc))
+            return info, camera_geometry(CameraInfoFields.from_msg(info), width, height)
+        except CameraInfoError as exc:  # valid at its own size (checked in the callback), not at this image's
+            self._reject("bad_camera_info", f"no points and depth/camera_info for this frame: {exc}")
             return None
 
-    def _find_sparse(self, stamp_ns: int, tolerance_s: float) -> Image | None:
-        """The sparse depth message nearest in stamp to ``stamp_ns`` within the tolerance, waiting up to
-        :data:`SPARSE_WAIT_S` for it while none newer than the frame has arrived yet."""
+    def _sparse_for(self, stamp_ns: int, tolerance_s: float) -> np.ndarray | None:
+        """The decoded sparse depth (meters) nearest in stamp to ``stamp_ns`` within the tolerance, waiting up
+        to :data:`SPARSE_WAIT_S` for it while none newer than the frame has arrived yet; ``None`` if none."""
         tolerance_ns = tolerance_s * 1e9
         deadline = time.monotonic() + SPARSE_WAIT_S
         with self._sparse_arrived:
             while True:
-                best = min(self._sparse, key=lambda m: abs(_stamp_ns(m.header.stamp) - stamp_ns), default=None)
-                if best is not None and abs(_stamp_ns(best.header.stamp) - stamp_ns) <= tolerance_ns:
-                    return best
-                newer = any(_stamp_ns(m.header.stamp) > stamp_ns + tolerance_ns for m in self._sparse)
+                best = min(self._sparse, key=lambda m: abs(stamp_ns_of(m.header.stamp) - stamp_ns), default=None)
+                if best is not None and abs(stamp_ns_of(best.header.stamp) - stamp_ns) <= tolerance_ns:
+                    break
+                newer = any(stamp_ns_of(m.header.stamp) > stamp_ns + tolerance_ns for m in self._sparse)
                 left = deadline - time.monotonic()
                 if newer or left <= 0 or self._slot.closed:
-                    return None
+                    raise FrameRejected(
+                        "no_sparse_depth",
+                        f"no sparse depth on {self.resolve_topic_name('sparse_depth')} within {tolerance_s:g} s "
+                        "of its stamp (depth_mode=sparse_aligned)",
+                    )
                 self._sparse_arrived.wait(left)
-
-    def _output_depth(self, relative: np.ndarray, cfg: NodeConfig, stamp_ns: int) -> np.ndarray:
-        """The depth to publish: relative as is, or meters (NaN where not positive, REP 117)."""
-        if cfg.depth_mode == "relative":
-            return relative
-        if cfg.depth_mode == "fixed_scale":
-            depth = affine_to_metric(relative, cfg.scale, cfg.shift)
-            depth[~(depth > 0)] = np.nan
-            return depth
-        sparse_msg = self._find_sparse(stamp_ns, cfg.sparse_tolerance_s)
-        if sparse_msg is None:
-            raise _SkipFrame(
-                "no_sparse_depth",
-                f"frame not published: no sparse depth on {self.resolve_topic_name('sparse_depth')} within "
-                f"{cfg.sparse_tolerance_s:g} s of its stamp (depth_mode=sparse_aligned)",
-            )
         try:
-            sparse = decode_depth(
-                sparse_msg.encoding,
-                sparse_msg.height,
-                sparse_msg.width,
-                sparse_msg.step,
-                sparse_msg.is_bigendian,
-                sparse_msg.data,
-            )
+            return decode_depth(best.encoding, best.height, best.width, best.step, best.is_bigendian, best.data)
         except ImageConversionError as exc:
-            raise _SkipFrame("bad_sparse_depth", f"frame not published: sparse depth rejected: {exc}") from exc
-        sparse = resample_sparse(sparse, *relative.shape)
-        try:
-            depth, _ = align_to_sparse(relative, sparse)
-        except InputError as exc:
-            raise _SkipFrame("sparse_fit_failed", f"frame not published: cannot align to sparse depth: {exc}") from exc
-        return depth
+            raise FrameRejected("bad_sparse_depth", f"sparse depth rejected: {exc}") from exc
+
+    def _wanted(self, publisher: Any) -> bool:
+        """Whether anyone subscribes to ``publisher``'s topic (outputs nobody reads are not computed)."""
+        return publisher.get_subscription_count() > 0
 
     def _process(self, frame: _Frame) -> None:
         cfg, description = self.settings()
         msg = frame.msg
         header = msg.header
-        times: dict[str, float] = {}
         t0 = time.perf_counter()
         if isinstance(msg, CompressedImage):
             image = decode_compressed(msg.format, msg.data)
         else:
             image = decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
         height, width = image.shape[:2]
+        stamp = stamp_ns_of(header.stamp)
+        sparse = None
+        if cfg.depth_mode == "sparse_aligned":  # looked up after the model ran: a late message can still arrive
+
+            def sparse() -> np.ndarray | None:
+                return self._sparse_for(stamp, cfg.sparse_tolerance_s)
+
         t1 = time.perf_counter()
-        generator = torch.Generator(device=self._model_device).manual_seed(cfg.seed)
-        out = self.pipeline(
-            image,
-            text=description or None,
-            num_inference_steps=cfg.num_steps or None,
-            ensemble_size=cfg.ensemble_size,
-            processing_resolution=None if cfg.processing_resolution < 0 else cfg.processing_resolution,
-            generator=generator,
-        )
+        try:
+            result = self.processor.depth(image, description, stamp * 1e-9, sparse, cfg)
+        except NonFiniteOutputError as exc:
+            self._reject("non_finite_output", f"frame not published: {exc}")
+            return
+        except FrameRejected as exc:
+            self._reject(exc.reason, f"frame not published: {exc}")
+            return
+        if result.reset_reason is not None:
+            self._on_stream_reset(result.reset_reason)
+        times = {"decode": t1 - t0, **result.times}
+        # Depth first (the product, and the first thing a consumer waits for), then what others listen to.
         t2 = time.perf_counter()
-        times["decode"], times["model"] = t1 - t0, t2 - t1
-        depth = self._output_depth(np.asarray(out.depth[0], dtype=np.float32), cfg, _stamp_ns(header.stamp))
-        t3 = time.perf_counter()
-        times["depth_mode"] = t3 - t2
-
-        self._pub_depth.publish(self._image_msg(header, encode_depth(depth)))
-        t4 = time.perf_counter()
-        times["publish_depth"] = t4 - t3
-        camera = self._intrinsics(width, height)
+        if self._wanted(self._pub_depth):
+            self._pub_depth.publish(image_msg(header, encode_depth(result.depth)))
+        times["publish_depth"] = time.perf_counter() - t2
+        if cfg.colorize and self._wanted(self._pub_color):
+            self.processor.add_outputs(result, image, None, cfg, colorized=True, points=False)
+            self._pub_color.publish(image_msg(header, encode_rgb8(result.colorized)))
+        # The CameraInfo sent with this image has usually arrived while the model ran.
+        want_info, want_points = self._wanted(self._pub_info), self._wanted(self._pub_points)
+        camera = self._camera(width, height) if want_info or want_points else None
         if camera is not None:
-            self._pub_info.publish(self._depth_camera_info(header, camera[0], width, height))
-        if cfg.colorize:
-            valid = depth[::4, ::4]
-            valid = valid[np.isfinite(valid)]
-            if valid.size:
-                lo, hi = np.percentile(valid, [2.0, 98.0])
-                colored = colorize_depth(depth, float(lo), float(hi))
-            else:
-                colored = np.zeros((height, width, 3), dtype=np.uint8)
-            self._pub_color.publish(self._image_msg(header, encode_rgb8(colored)))
-        t5 = time.perf_counter()
-        times["colorize"] = t5 - t4
-        if camera is not None:
-            self._pub_points.publish(self._cloud_msg(header, cfg, depth, image, camera[1]))
-        t6 = time.perf_counter()
-        times["points"] = t6 - t5
-        times["total"] = t6 - t0
-
+            if want_info:
+                self._pub_info.publish(depth_camera_info_msg(header, camera[0], camera[1]))
+            if want_points:
+                self.processor.add_outputs(result, image, camera[1], cfg, colorized=False, points=True)
+                self._pub_points.publish(cloud_msg(header, result.cloud))
+        times.update(result.times)
+        times["total"] = time.perf_counter() - t0
         with self._lock:
             self._processed += 1
             self._latency.append(time.monotonic() - frame.received)
             self._model_time.append(times["model"])
             self.stage_times.append(times)
             self.last_stamp_processed = (int(header.stamp.sec), int(header.stamp.nanosec))
+            self._last_scale = (result.scale, result.shift)
+            self._temporal_stats = self.processor.stats()
 
-    # ------------------------------------------------------------------ messages
-    @staticmethod
-    def _image_msg(header: Any, fields: Any) -> Image:
-        msg = Image()
-        msg.header = header
-        msg.height, msg.width, msg.step = fields.height, fields.width, fields.step
-        msg.encoding, msg.is_bigendian = fields.encoding, fields.is_bigendian
-        msg.data = fields.data
-        return msg
-
-    @staticmethod
-    def _depth_camera_info(header: Any, info: CameraInfo, width: int, height: int) -> CameraInfo:
-        out = CameraInfo()
-        out.header = header
-        out.width, out.height = width, height
-        out.distortion_model = info.distortion_model
-        out.d = info.d
-        out.r = info.r
-        if (info.width or width, info.height or height) == (width, height):
-            out.k, out.p = info.k, info.p
-        else:
-            out.k = intrinsics_for_image(info.k, info.width, info.height, width, height).k().reshape(-1)
-            out.p = scaled_projection(info.p, info.width, info.height, width, height)
-        return out
-
-    @staticmethod
-    def _cloud_msg(header: Any, cfg: NodeConfig, depth: np.ndarray, image: np.ndarray, intr: Intrinsics) -> PointCloud2:
-        stride = cfg.cloud_stride
-        points = depth_to_points(depth, intr, max_range=cfg.max_range or math.inf, stride=stride)
-        packed = pack_xyzrgb(points, as_rgb8(image)[::stride, ::stride]) if cfg.cloud_rgb else pack_xyz(points)
-        msg = PointCloud2()
-        msg.header = header
-        msg.height, msg.width = packed.height, packed.width
-        msg.fields = [
-            PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count) for f in packed.fields
-        ]
-        msg.is_bigendian = packed.is_bigendian
-        msg.point_step, msg.row_step = packed.point_step, packed.row_step
-        msg.data = ros_bytes(packed.data)
-        msg.is_dense = packed.is_dense
-        return msg
+    def _on_stream_reset(self, reason: str) -> None:
+        with self._lock:
+            self._stream_resets[reason] += 1
+        self._log_limited("info", "stream_reset:" + reason, f"temporal_mode=stream: stream reset ({reason})")
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> DiagnosticStatus:
@@ -529,6 +490,9 @@ class IrisDepthNode(Node):
             latency = list(self._latency)
             model = list(self._model_time)
             has_info = self._camera_info is not None
+            temporal = dict(self._temporal_stats)
+            resets = dict(self._stream_resets)
+            metric_scale, metric_shift = self._last_scale
             last_t, last_received, last_processed = self._diag_last
             self._diag_last = (now, received, processed)
         span = max(now - last_t, 1e-6)
@@ -571,7 +535,12 @@ class IrisDepthNode(Node):
             "depth_mode": cfg.depth_mode,
             "depth_units": "meters" if cfg.is_metric else "relative [0, 1], NOT meters",
             "description": description,
+            "temporal_mode": cfg.temporal_mode,
+            **{f"stream_resets_{k}": v for k, v in sorted(resets.items())},
+            **temporal,
         }
+        if metric_scale is not None:  # meters = scale * d + shift, as used for the last frame
+            values.update(metric_scale=f"{metric_scale:.6g}", metric_shift=f"{metric_shift:.6g}")
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         return status
 
@@ -603,7 +572,7 @@ def main(args: list[str] | None = None) -> int:
         executor.add_node(node)
         executor.spin()
     except IrisError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+        rclpy.logging.get_logger(getattr(exc, "logger_name", NODE_NAME)).fatal(f"cannot start: {exc}")
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # Ctrl-C / SIGTERM, possibly while the model was still loading: a normal stop

@@ -26,6 +26,8 @@ import numpy as np
 
 from iris_model.errors import InputError
 
+from .config import echo
+
 #: Largest accepted width or height, in pixels.
 MAX_SIDE = 8192
 #: Largest accepted ``data`` buffer, in bytes (8192 x 8192 rgba16).
@@ -160,7 +162,7 @@ def decode_image(encoding: Any, height: Any, width: Any, step: Any, is_bigendian
     layout = COLOR_ENCODINGS.get(encoding)
     if layout is None:
         raise ImageConversionError(
-            f"unsupported image encoding {encoding!r}; supported: {', '.join(COLOR_ENCODINGS)}",
+            f"unsupported image encoding {echo(encoding)}; supported: {', '.join(COLOR_ENCODINGS)}",
             "unsupported_encoding",
         )
     pixels = _rows(encoding, height, width, step, is_bigendian, data, layout.channels, layout.itemsize)
@@ -188,7 +190,7 @@ def decode_depth(encoding: Any, height: Any, width: Any, step: Any, is_bigendian
         depth = mm.astype(np.float32) * np.float32(1e-3)
     else:
         raise ImageConversionError(
-            f"unsupported depth encoding {encoding!r}; supported: 32FC1 (meters), 16UC1 (millimeters)",
+            f"unsupported depth encoding {echo(encoding)}; supported: 32FC1 (meters), 16UC1 (millimeters)",
             "unsupported_encoding",
         )
     with np.errstate(invalid="ignore"):
@@ -206,7 +208,7 @@ def decode_compressed(format: Any, data: Any) -> np.ndarray:
 
     if isinstance(format, str) and "compresseddepth" in format.lower():
         raise ImageConversionError(
-            f"compressedDepth images ({format!r}) are not supported as camera input; publish the color image",
+            f"compressedDepth images ({echo(format)}) are not supported as camera input; publish the color image",
             "unsupported_encoding",
         )
     buf = _buffer(data)
@@ -229,12 +231,12 @@ def decode_compressed(format: Any, data: Any) -> np.ndarray:
     except ImageConversionError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageConversionError(f"cannot decode compressed image (format {format!r}): {exc}") from exc
+        raise ImageConversionError(f"cannot decode compressed image (format {echo(format)}): {exc}") from exc
     except Exception as exc:
         # Pillow's decoders fed corrupt bytes raise a zoo of types (OSError, SyntaxError, struct.error,
         # IndexError, ...); all of them mean "this message is not a readable image".
         raise ImageConversionError(
-            f"cannot decode compressed image (format {format!r}): {type(exc).__name__}: {exc}"
+            f"cannot decode compressed image (format {echo(format)}): {type(exc).__name__}: {exc}"
         ) from exc
 
 

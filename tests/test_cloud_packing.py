@@ -1,4 +1,4 @@
-"""iris_ros.cloud_packing (PointCloud2 bytes) and iris_ros.camera_info (CameraInfo -> intrinsics), without ROS."""
+"""iris_ros.cloud_packing (PointCloud2 bytes), without ROS (CameraInfo geometry: test_camera_geometry.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 from iris_model.errors import InputError
 from iris_model.geometry import Intrinsics, depth_to_points
-from iris_ros.camera_info import CameraInfoError, intrinsics_for_image, scaled_projection
 from iris_ros.cloud_packing import FLOAT32, XYZ_FIELDS, XYZRGB_FIELDS, pack_xyz, pack_xyzrgb, unpack_cloud
 
 RNG = np.random.default_rng(1)
@@ -92,51 +91,3 @@ def test_packed_cloud_back_projects_like_depth_image_proc() -> None:
     np.testing.assert_allclose(xyz[..., 0], (u - intr.cx) * depth / intr.fx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(xyz[..., 1], (v - intr.cy) * depth / intr.fy, rtol=1e-5, atol=1e-6)
     assert np.isnan(xyz[3, 4]).all()
-
-
-# ---------------------------------------------------------------------------------------------- camera_info
-K = [500.0, 0.0, 319.5, 0.0, 510.0, 239.5, 0.0, 0.0, 1.0]
-P = [500.0, 0.0, 319.5, -25.0, 0.0, 510.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
-
-
-def test_intrinsics_from_camera_info_same_size() -> None:
-    intr = intrinsics_for_image(K, 640, 480, 640, 480)
-    assert (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height) == (500.0, 510.0, 319.5, 239.5, 640, 480)
-
-
-def test_intrinsics_rescaled_to_the_image_size() -> None:
-    intr = intrinsics_for_image(K, 640, 480, 320, 240)
-    expected = Intrinsics.from_k(K, 640, 480).scaled(320, 240)
-    assert intr == expected
-    assert intr.fx == 250.0 and intr.cx == pytest.approx(159.5)
-    # Unset CameraInfo size (0 x 0) means "the image's size".
-    assert intrinsics_for_image(K, 0, 0, 640, 480) == Intrinsics.from_k(K, 640, 480)
-
-
-def test_projection_rescaled_like_k() -> None:
-    p = scaled_projection(P, 640, 480, 320, 240).reshape(3, 4)
-    intr = intrinsics_for_image(K, 640, 480, 320, 240)
-    assert (p[0, 0], p[1, 1], p[0, 2], p[1, 2]) == pytest.approx((intr.fx, intr.fy, intr.cx, intr.cy))
-    assert p[0, 3] == pytest.approx(-12.5)  # Tx = -fx * baseline scales with fx
-    np.testing.assert_array_equal(p[2], [0, 0, 1, 0])
-
-
-@pytest.mark.parametrize(
-    "k",
-    [
-        [0.0] * 9,
-        [0.0, 0.0, 319.5, 0.0, 510.0, 239.5, 0.0, 0.0, 1.0],
-        [500.0, 0.0, 319.5, 0.0, -1.0, 239.5, 0.0, 0.0, 1.0],
-        [float("nan"), 0.0, 319.5, 0.0, 510.0, 239.5, 0.0, 0.0, 1.0],
-    ],
-)
-def test_unusable_focal_length_is_a_clear_error(k: list[float]) -> None:
-    with pytest.raises(CameraInfoError, match="focal lengths"):
-        intrinsics_for_image(k, 640, 480, 640, 480)
-
-
-def test_malformed_k_is_a_clear_error() -> None:
-    with pytest.raises(CameraInfoError, match="9 entries"):
-        intrinsics_for_image([1.0, 2.0], 640, 480, 640, 480)
-    with pytest.raises(CameraInfoError, match="12 entries"):
-        scaled_projection([1.0] * 9, 640, 480, 640, 480)

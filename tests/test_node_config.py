@@ -42,7 +42,8 @@ def test_parameter_table_matches_the_dataclass() -> None:
 
 
 def test_the_issue_s_run_time_parameters_are_the_dynamic_ones() -> None:
-    assert {"num_steps", "ensemble_size", "depth_mode", "scale", "shift", "description_override"} == DYNAMIC_PARAMETERS
+    dynamic = {"num_steps", "ensemble_size", "depth_mode", "scale", "shift", "description_override", "temporal_mode"}
+    assert dynamic == DYNAMIC_PARAMETERS
 
 
 @pytest.mark.parametrize(
@@ -157,3 +158,29 @@ def test_slot_under_a_fast_producer_loses_nothing_but_counted_frames() -> None:
     worker.join(5.0)
     assert taken == sorted(taken) and taken[-1] == 1999  # in order, and the newest always arrives
     assert len(taken) + slot.dropped == 2000
+
+
+def test_echoed_values_are_cut_to_a_couple_of_hundred_characters() -> None:
+    from iris_ros.config import MAX_ECHO_CHARS, echo
+    from iris_ros.image_codec import ImageConversionError, decode_image
+
+    assert echo("kitchen") == "'kitchen'"
+    long = echo("x" * 1_000_000)
+    assert len(long) < MAX_ECHO_CHARS + 40 and long.endswith("(1000002 characters)")
+    with pytest.raises(ConfigError) as info:
+        NodeConfig(depth_mode="m" * 1_000_000)
+    assert len(str(info.value)) < 400
+    with pytest.raises(ImageConversionError) as info:
+        decode_image("e" * 1_000_000, 2, 2, 6, 0, bytes(12))
+    assert len(str(info.value)) < 600
+
+
+def test_dtype_is_one_of_three_precisions_and_read_only() -> None:
+    import torch
+
+    assert NodeConfig().dtype == "fp32" and NodeConfig().torch_dtype == torch.float32
+    assert NodeConfig(dtype="bf16").torch_dtype == torch.bfloat16
+    assert NodeConfig(dtype="fp16").torch_dtype == torch.float16
+    with pytest.raises(ConfigError, match="'dtype' must be one of"):
+        NodeConfig(dtype="int8")
+    assert "dtype" not in DYNAMIC_PARAMETERS

@@ -221,6 +221,7 @@ class Rig:
         pipeline: Any,
         pub_qos: Any = qos_profile_sensor_data,
         headers_only: bool = False,
+        outputs: tuple[str, ...] = ("depth", "depth/camera_info", "depth/colorized", "points"),
         **params: Any,
     ):
         self.ros, self.ns, self.name = ros, ns, f"iris_depth_{ns}"
@@ -234,13 +235,15 @@ class Rig:
         self.pub_info = n.create_publisher(CameraInfo, f"/{ns}/camera_info", qos_profile_sensor_data)
         self.pub_sparse = n.create_publisher(Image, f"/{ns}/sparse_depth", qos_profile_sensor_data)
         self.pub_desc = n.create_publisher(String, f"/{ns}/description", DESCRIPTION_QOS)
-        for topic, kind in (
-            ("depth", Image),
-            ("depth/camera_info", CameraInfo),
-            ("depth/colorized", Image),
-            ("points", PointCloud2),
-        ):
-            ros.listen(f"/{ns}/{topic}", kind, headers_only=headers_only)
+        kinds = {"depth": Image, "depth/camera_info": CameraInfo, "depth/colorized": Image, "points": PointCloud2}
+        node_pubs = {
+            "depth": self.node._pub_depth,
+            "depth/camera_info": self.node._pub_info,
+            "depth/colorized": self.node._pub_color,
+            "points": self.node._pub_points,
+        }
+        for topic in outputs:
+            ros.listen(f"/{ns}/{topic}", kinds[topic], headers_only=headers_only)
         # Wait for discovery both ways, so that no test message goes to a reader that does not exist yet.
         raw_image = [] if params.get("compressed_input") else [self.pub_image]
         for pub in (
@@ -248,10 +251,7 @@ class Rig:
             self.pub_info,
             self.pub_sparse,
             self.pub_desc,
-            self.node._pub_depth,
-            self.node._pub_info,
-            self.node._pub_color,
-            self.node._pub_points,
+            *(node_pubs[t] for t in outputs),
         ):
             assert poll(lambda p=pub: p.get_subscription_count() > 0), f"{pub.topic_name} not matched"
 
@@ -297,6 +297,23 @@ def camera_info(header: Any, k: Intrinsics = K_BIG) -> CameraInfo:
     info.k = k.k().reshape(-1).tolist()
     info.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return info
+
+
+def sparse_msg(depth: np.ndarray, stamp: tuple[int, int]) -> Image:
+    """A 32FC1 sparse depth message (meters, NaN = no sample)."""
+    msg = Image()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = "cam_optical"
+    f = encode_depth(depth)
+    msg.height, msg.width, msg.step, msg.encoding, msg.is_bigendian, msg.data = (
+        f.height,
+        f.width,
+        f.step,
+        f.encoding,
+        f.is_bigendian,
+        f.data,
+    )
+    return msg
 
 
 @pytest.fixture(scope="module")
@@ -393,19 +410,7 @@ def test_metric_modes_scale_depth_as_configured_at_run_time(ros: Harness, tiny_p
         sparse[::6, ::3] = truth[::6, ::3]
         sparse[0, :6:3] = 40.0  # outliers (reflections): the robust fit ignores them
         stamp = (next(_stamps), 500)
-        smsg = Image()
-        smsg.header.stamp.sec, smsg.header.stamp.nanosec = stamp
-        smsg.header.frame_id = "cam_optical"
-        f = encode_depth(sparse)
-        smsg.height, smsg.width, smsg.step, smsg.encoding, smsg.is_bigendian, smsg.data = (
-            f.height,
-            f.width,
-            f.step,
-            f.encoding,
-            f.is_bigendian,
-            f.data,
-        )
-        rig.pub_sparse.publish(smsg)
+        rig.pub_sparse.publish(sparse_msg(sparse, stamp))
         time.sleep(0.3)  # sparse depth arrives before the image it belongs to
         rig.send_image(scene_rgb, stamp=(stamp[0], stamp[1] + 1000))  # 1 us later: within the tolerance
         aligned = _depth_array(ros.wait_stamp(rig.topic("depth"), (stamp[0], stamp[1] + 1000)))
@@ -518,6 +523,243 @@ def test_bad_input_is_logged_and_the_node_keeps_processing(ros: Harness, tiny_pi
         rig.destroy()
 
 
+# ------------------------------------------------------------------ camera geometry (image_pipeline conventions)
+def test_roi_and_binning_camera_info_and_points_match_depth_image_proc(ros: Harness, tiny_pipe: Any, scene_rgb):
+    """A CameraInfo for a 4W x 4H sensor, ROI (offset, 2W x 2H), binning 2, P != K (rectified): depth_image_proc
+    on the node's own depth + depth/camera_info gives the node's points, and K/P follow image_geometry."""
+    from test_camera_geometry import depth_image_proc_xyz, image_geometry_kp
+
+    rig = Rig(ros, "roi", tiny_pipe, depth_mode="fixed_scale", scale=4.0, shift=0.5)
+    try:
+        info = CameraInfo()
+        info.header.frame_id = "cam_optical"
+        info.width, info.height = 4 * W, 4 * H
+        k = [300.0, 0.0, 2 * W - 0.5, 0.0, 310.0, 2 * H - 0.5, 0.0, 0.0, 1.0]
+        p = [290.0, 0.0, 2 * W + 3.25, -17.0, 0.0, 290.0, 2 * H - 4.75, 0.0, 0.0, 0.0, 1.0, 0.0]
+        info.k, info.p = k, p
+        info.binning_x = info.binning_y = 2
+        roi = (W // 2, H // 4, 2 * W, 2 * H)
+        info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = roi
+        rig.pub_info.publish(info)
+        time.sleep(0.2)
+        stamp = rig.send_image(scene_rgb, info=False)
+        depth_msg = ros.wait_stamp(rig.topic("depth"), stamp)
+        out_info = ros.wait_stamp(rig.topic("depth/camera_info"), stamp)
+        cloud = ros.wait_stamp(rig.topic("points"), stamp)
+        want_k, want_p = image_geometry_kp(k, p, roi, 2, 2)
+        assert (out_info.width, out_info.height) == (W, H)
+        np.testing.assert_allclose(out_info.k, want_k, atol=1e-12)
+        np.testing.assert_allclose(out_info.p, want_p, atol=1e-12)
+        assert out_info.roi.width == 0 and out_info.binning_x == 0  # K and P already describe this image
+        got = unpack_cloud(cloud.fields, cloud.point_step, cloud.height, cloud.width, cloud.data)["xyz"]
+        expected = depth_image_proc_xyz(_depth_array(depth_msg), list(out_info.p))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, equal_nan=True)
+    finally:
+        rig.destroy()
+
+
+def test_camera_info_unusable_at_the_image_size_is_bad_camera_info_with_the_reason(
+    ros: Harness, tiny_pipe: Any, scene_rgb
+):
+    rig = Rig(ros, "overflow", tiny_pipe)
+    try:
+        info = CameraInfo()
+        info.width, info.height = 1, 1  # fine at 1x1; fx overflows float32 once scaled to W x H
+        info.k = [1e37, 0.0, 0.0, 0.0, 1e37, 0.0, 0.0, 0.0, 1.0]
+        rig.pub_info.publish(info)
+        time.sleep(0.2)
+        since = len(ros.msgs["/rosout"])
+        stamp = rig.send_image(scene_rgb, info=False)
+        ros.wait_stamp(rig.topic("depth"), stamp)  # depth is still published
+        line = ros.wait_log(rig.name, "bad_camera_info", since=since)
+        assert f"at the image's {W} x {H}" in line and "float32" in line
+        diag = ros.diagnostics(rig.name, lambda d: "rejected_bad_camera_info" in d)
+        assert "rejected_model_input" not in diag
+        assert ros.find(rig.topic("points"), stamp) is None
+    finally:
+        rig.destroy()
+
+
+# ------------------------------------------------------------------ what reaches the model (issue 15)
+def test_the_description_reaches_the_model_and_changes_the_depth(ros: Harness, tiny_pipe: Any, scene_rgb):
+    from test_processing import Recording
+
+    rec = Recording(tiny_pipe)
+    rig = Rig(ros, "text", rec)
+    try:
+        plain = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb)))
+        assert rec.calls[-1]["text"] is None
+        rig.pub_desc.publish(String(data="a corridor with a box"))
+        ros.wait_log(rig.name, "a corridor with a box")
+        described = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb)))
+        assert rec.calls[-1]["text"] == "a corridor with a box"
+        assert np.abs(described - plain).max() > 1e-3  # the same image, another description: other depth
+        assert ros.set_parameters(f"/text/{rig.name}", description_override="an office")[0].successful
+        ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))
+        assert rec.calls[-1]["text"] == "an office"
+    finally:
+        rig.destroy()
+
+
+def test_num_steps_and_ensemble_size_changes_reach_the_model(ros: Harness, tiny_pipe: Any, scene_rgb):
+    from test_processing import Recording
+
+    rec = Recording(tiny_pipe)
+    rig = Rig(ros, "steps", rec, outputs=("depth",))
+    try:
+        ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))
+        assert rec.calls[-1]["num_inference_steps"] is None and rec.calls[-1]["ensemble_size"] == 1
+        assert all(r.successful for r in ros.set_parameters(f"/steps/{rig.name}", num_steps=2, ensemble_size=3))
+        ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))
+        assert (rec.calls[-1]["num_inference_steps"], rec.calls[-1]["ensemble_size"]) == (2, 3)
+        assert ros.set_parameters(f"/steps/{rig.name}", num_steps=1)[0].successful
+        ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))
+        assert (rec.calls[-1]["num_inference_steps"], rec.calls[-1]["ensemble_size"]) == (1, 3)
+    finally:
+        rig.destroy()
+
+
+def test_sparse_depth_outside_the_tolerance_is_not_used_and_other_resolutions_are(
+    ros: Harness, tiny_pipe: Any, scene_rgb
+):
+    rig = Rig(ros, "tolerance", tiny_pipe, sparse_tolerance_s=0.05)
+    fqn = f"/tolerance/{rig.name}"
+    try:
+        rel = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))).astype(np.float64)
+        truth = 2.0 * rel + 0.5
+        assert ros.set_parameters(fqn, depth_mode="sparse_aligned")[0].successful
+        # Half-resolution samples: low-res pixel (r, c) lands on full-res pixel (2r, 2c) (nearest center).
+        low = np.full((H // 2, W // 2), np.nan, np.float32)
+        low[::3, ::3] = truth[::6, ::6]
+
+        sec = next(_stamps)
+        rig.pub_sparse.publish(sparse_msg(low, (sec, 0)))
+        time.sleep(0.3)
+        late = rig.send_image(scene_rgb, stamp=(sec, 200_000_000))  # 0.2 s after the sparse depth: too far
+        ros.wait_log(rig.name, "no sparse depth")
+        diag = ros.diagnostics(rig.name, lambda d: "rejected_no_sparse_depth" in d)
+        assert int(diag["rejected_no_sparse_depth"]) == 1
+        assert ros.find(rig.topic("depth"), late) is None
+
+        sec = next(_stamps)
+        rig.pub_sparse.publish(sparse_msg(low, (sec, 0)))
+        time.sleep(0.3)
+        near = rig.send_image(scene_rgb, stamp=(sec, 40_000_000))  # 0.04 s: within the tolerance
+        aligned = _depth_array(ros.wait_stamp(rig.topic("depth"), near))
+        np.testing.assert_allclose(aligned, truth, rtol=2e-3)
+    finally:
+        rig.destroy()
+
+
+# ------------------------------------------------------------------ what is never published, what is skipped
+def test_a_non_finite_model_output_is_counted_and_not_published(ros: Harness, tiny_pipe: Any, scene_rgb):
+    from test_processing import Recording
+
+    nan = np.full((H, W), np.nan, np.float32)
+    rig = Rig(ros, "nan", Recording(tiny_pipe, output=nan))
+    try:
+        stamp = rig.send_image(scene_rgb)
+        diag = ros.diagnostics(rig.name, lambda d: "rejected_non_finite_output" in d, timeout=20.0)
+        assert int(diag["rejected_non_finite_output"]) == 1 and diag["frames_processed"] == "0"
+        line = ros.wait_log(rig.name, "non_finite_output")
+        assert "not published" in line
+        time.sleep(0.3)
+        for topic in ("depth", "depth/camera_info", "depth/colorized", "points"):
+            assert ros.find(rig.topic(topic), stamp) is None, topic
+    finally:
+        rig.destroy()
+
+
+def test_outputs_nobody_subscribes_to_are_not_computed(ros: Harness, tiny_pipe: Any, scene_rgb):
+    rig = Rig(ros, "lonely", tiny_pipe, outputs=("depth",))
+    try:
+        ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))
+        stages = rig.node.stage_times[-1]
+        assert "colorize" not in stages and "points" not in stages
+        ros.listen(rig.topic("points"), PointCloud2)
+        assert poll(lambda: rig.node._pub_points.get_subscription_count() > 0)
+        stamp = rig.send_image(scene_rgb)
+        ros.wait_stamp(rig.topic("points"), stamp)
+        assert "points" in rig.node.stage_times[-1] and "colorize" not in rig.node.stage_times[-1]
+    finally:
+        rig.destroy()
+
+
+def test_echoed_input_is_cut_short(ros: Harness, tiny_pipe: Any, scene_rgb):
+    """A 1 MB encoding string or parameter value is not echoed back whole in a log line or a reply."""
+    rig = Rig(ros, "echo", tiny_pipe, outputs=("depth",))
+    try:
+        since = len(ros.msgs["/rosout"])
+        rig.send_image(scene_rgb, encoding="x" * 1_000_000)
+        line = ros.wait_log(rig.name, "unsupported image encoding", since=since)
+        assert len(line) < 600 and "1000002 characters" in line
+        reply = ros.set_parameters(f"/echo/{rig.name}", description_override="y" * 1_000_000)[0]
+        assert not reply.successful and len(reply.reason) < 600
+        reply = ros.set_parameters(f"/echo/{rig.name}", depth_mode="z" * 1_000_000)[0]
+        assert not reply.successful and len(reply.reason) < 600 and "depth_mode" in reply.reason
+        ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb))  # and the node keeps working
+    finally:
+        rig.destroy()
+
+
+def test_bf16_end_to_end_through_the_node_on_cpu(ros: Harness, tiny_model_dir: Path, scene_rgb):
+    """dtype=bf16 (read-only) loads the checkpoint's UNet and text encoder in bfloat16 and publishes finite depth."""
+    rig = Rig(ros, "bf16", None, outputs=("depth",), model_dir=str(tiny_model_dir), dtype="bf16")
+    try:
+        components = rig.node.pipeline.components
+        assert next(components.unet.parameters()).dtype == torch.bfloat16
+        assert next(components.vae.parameters()).dtype == torch.float32  # the VAE stays fp32
+        z = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb), timeout=60.0))
+        assert np.isfinite(z).all() and z.std() > 1e-4
+        reply = ros.set_parameters(f"/bf16/{rig.name}", dtype="fp32")[0]
+        assert not reply.successful and "read-only" in reply.reason
+    finally:
+        rig.destroy()
+
+
+def _scale_to_truth(depth: np.ndarray, truth: np.ndarray) -> float:
+    """s of the least-squares fit depth ~ s * truth + b (truth in meters): the output's scale in this frame."""
+    valid = np.isfinite(depth) & np.isfinite(truth) & (truth < 100)
+    a = np.stack([truth[valid], np.ones(int(valid.sum()))], axis=1)
+    (s, _), *_ = np.linalg.lstsq(a, depth[valid].astype(np.float64), rcond=None)
+    return float(s)
+
+
+def test_temporal_stream_keeps_the_scale_steadier_than_off_on_a_moving_sequence(ros: Harness, scene_rgb):
+    """The demo camera's room with two moving balls, 10 frames at 10 Hz, through the node with the embedded
+    default model: per frame, the scale s of depth ~ s * ground truth + b; its frame-to-frame jumps
+    |log(s_t+1 / s_t)| are smaller with temporal_mode=stream than with off (per-frame [0, 1] normalization)."""
+    from iris_model import IrisDepthPipeline
+    from iris_model.default_model import default_model_dir
+
+    scene = SyntheticScene(W, H)
+    frames = [scene.render(0.5 + 0.4 * i) for i in range(10)]
+    rig = Rig(ros, "stream", IrisDepthPipeline.from_pretrained(default_model_dir()), outputs=("depth",))
+    fqn = f"/stream/{rig.name}"
+    try:
+        rig.pub_desc.publish(String(data="a room with two balls"))
+        ros.wait_log(rig.name, "a room with two balls")
+        jumps = {}
+        for mode in ("off", "stream"):
+            assert ros.set_parameters(fqn, temporal_mode=mode)[0].successful
+            sec = next(_stamps) * 100
+            scales = []
+            for i, (rgb, truth) in enumerate(frames):
+                stamp = rig.send_image(rgb, stamp=(sec, i * 100_000_000))  # 10 Hz
+                depth = _raw_depth(ros.wait_stamp(rig.topic("depth"), stamp, timeout=60.0))
+                scales.append(_scale_to_truth(depth, truth))
+            jumps[mode] = np.abs(np.diff(np.log(np.abs(scales))))
+        print({mode: (float(j.mean()), float(j.max())) for mode, j in jumps.items()})
+        assert jumps["stream"].mean() < 0.75 * jumps["off"].mean()
+        assert jumps["stream"].max() < jumps["off"].max()
+        diag = ros.diagnostics(rig.name, lambda d: d.get("temporal_mode") == "stream" and "stream_scale" in d)
+        assert diag["stream_resets_first"] == "1" and int(diag["stream_frames_since_reset"]) == len(frames)
+        assert float(diag["stream_scale"]) > 0
+        ros.wait_log(rig.name, "stream reset (first)")
+    finally:
+        rig.destroy()
+
+
 class SlowPipeline:
     """The tiny pipeline behind a fixed delay: a model far slower than the camera."""
 
@@ -607,11 +849,13 @@ def _env() -> dict[str, str]:
     [
         (["-p", "model_dir:=/nonexistent/iris-model"], ["cannot load model from /nonexistent/iris-model"]),
         (["-p", "depth_mode:=meters"], ["cannot start", "depth_mode", "relative"]),
+        # The reason once, in the node's own words (not rclpy's "... out of range ... value: 99: num_steps").
+        (["-p", "num_steps:=99"], ["cannot start: parameter 'num_steps' must be in [0, 50], got 99\n"]),
     ],
 )
 def test_start_up_failure_is_fatal_with_the_reason_and_a_non_zero_exit(args: list[str], words: list[str]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "iris_ros.depth_node", "--ros-args", *args],
+        [sys.executable, "-m", "iris_ros.depth_node", "--ros-args", "-r", "__ns:=/robot", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -622,6 +866,9 @@ def test_start_up_failure_is_fatal_with_the_reason_and_a_non_zero_exit(args: lis
     assert proc.returncode != 0, out
     assert "FATAL" in out and all(w in out for w in words), out
     assert "Traceback" not in out, out
+    # One logger name for every line of the node, the FATAL one included.
+    names = {line.split("] [")[2].split("]")[0] for line in out.splitlines() if line.startswith("[") and "] [" in line}
+    assert names == {"robot.iris_depth"}, out
 
 
 def test_executable_shuts_down_cleanly_on_sigint(tiny_model_dir: Path) -> None:
