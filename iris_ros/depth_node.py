@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import rclpy
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -60,6 +60,7 @@ from .config import (
     check_description,
     echo,
 )
+from .diagnostics import node_status, percentile_ms
 from .frame_slot import LatestSlot
 from .image_codec import (
     ImageConversionError,
@@ -496,26 +497,7 @@ class IrisDepthNode(Node):
             last_t, last_received, last_processed = self._diag_last
             self._diag_last = (now, received, processed)
         span = max(now - last_t, 1e-6)
-        status = DiagnosticStatus()
-        status.name = f"{self.get_fully_qualified_name()}: iris depth"
-        status.hardware_id = f"{self.backend_name}:{self._model_device}"
-        problems = []
-        if not self._worker.is_alive():
-            status.level = DiagnosticStatus.ERROR
-            problems.append("worker thread stopped")
-        if received and not has_info:
-            problems.append("no camera_info (no points)")
-        if sum(rejected.values()):
-            problems.append(f"{sum(rejected.values())} frames/messages rejected")
-        if not problems:
-            status.level = DiagnosticStatus.OK
-        elif status.level != DiagnosticStatus.ERROR:
-            status.level = DiagnosticStatus.WARN
-        status.message = "; ".join(problems) or "ok"
-
-        def pct(values: list[float], q: float) -> str:
-            return f"{np.percentile(values, q) * 1e3:.1f}" if values else "nan"
-
+        pct = percentile_ms
         values = {
             "frames_received": received,
             "frames_processed": processed,
@@ -541,8 +523,14 @@ class IrisDepthNode(Node):
         }
         if metric_scale is not None:  # meters = scale * d + shift, as used for the last frame
             values.update(metric_scale=f"{metric_scale:.6g}", metric_shift=f"{metric_shift:.6g}")
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        return status
+        return node_status(
+            f"{self.get_fully_qualified_name()}: iris depth",
+            f"{self.backend_name}:{self._model_device}",
+            worker_alive=self._worker.is_alive(),
+            images_without_info=bool(received) and not has_info,
+            rejected=sum(rejected.values()),
+            values=values,
+        )
 
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()

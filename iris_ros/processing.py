@@ -76,14 +76,26 @@ class FrameResult:
     times: dict[str, float] = field(default_factory=dict)
 
 
-def colorize_for_display(depth: np.ndarray) -> np.ndarray:
-    """Turbo rgb8 over the 2nd..98th percentile of the valid depth (a 1-in-16 subsample is enough for it)."""
+def display_range(depth: np.ndarray) -> tuple[float, float] | None:
+    """The 2nd..98th percentile of the valid depth (a 1-in-16 subsample is enough), or ``None`` if none is."""
     sample = depth[::4, ::4]
     sample = sample[np.isfinite(sample)]
     if not sample.size:
-        return np.zeros((*depth.shape, 3), dtype=np.uint8)
+        return None
     lo, hi = np.percentile(sample, [2.0, 98.0])
-    return colorize_depth(depth, float(lo), float(hi))
+    return float(lo), float(hi)
+
+
+def colorize_for_display(depth: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Turbo rgb8 over ``value_range`` (default: :func:`display_range` of this depth); invalid pixels black."""
+    value_range = value_range or display_range(depth)
+    if value_range is None:
+        return np.zeros((*depth.shape, 3), dtype=np.uint8)
+    return colorize_depth(depth, *value_range)
+
+
+#: ``temporal_mode: stream``: per frame, the colorized range moves this fraction of the way to the frame's own.
+COLOR_RANGE_SMOOTHING = 0.1
 
 
 class FrameProcessor:
@@ -101,6 +113,7 @@ class FrameProcessor:
         self.stream: DepthStream | None = None
         self.sparse_filter = ScaleShiftFilter()
         self.sparse_fits_rejected = 0
+        self._smoothed_range: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ the depth step
     def _steps(self, cfg: NodeConfig) -> int | None:
@@ -208,6 +221,20 @@ class FrameProcessor:
         self.sparse_fits_rejected += not accepted
         return scale, shift
 
+    def _color_range(self, result: FrameResult, cfg: NodeConfig) -> tuple[float, float] | None:
+        """The colorized range: the frame's own (off), or smoothed over the stream so colors stay put too."""
+        own = display_range(result.depth)
+        if cfg.temporal_mode != "stream" or own is None:
+            self._smoothed_range = None
+            return own
+        if self._smoothed_range is None or result.reset_reason is not None:
+            self._smoothed_range = own
+        else:
+            w = COLOR_RANGE_SMOOTHING
+            lo, hi = self._smoothed_range
+            self._smoothed_range = (lo + w * (own[0] - lo), hi + w * (own[1] - hi))
+        return self._smoothed_range
+
     # ------------------------------------------------------------------ one frame
     def depth(
         self,
@@ -240,7 +267,7 @@ class FrameProcessor:
         """Step 3: the colorized depth and the cloud, each only when asked for (points need ``camera``)."""
         t0 = time.perf_counter()
         if colorized:
-            result.colorized = colorize_for_display(result.depth)
+            result.colorized = colorize_for_display(result.depth, self._color_range(result, cfg))
             result.times["colorize"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         if points and camera is not None:

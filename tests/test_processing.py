@@ -163,3 +163,25 @@ def test_stream_mode_filters_sparse_fits_and_rejects_an_outlier_fit(pipe, rgb) -
     assert proc.stats()["stream_sparse_fits_rejected"] == "1"
     # off: every frame's own fit, outliers and all
     assert proc(rgb, "", 20.3, None, sparse(9.0, 1.0), NodeConfig(depth_mode="sparse_aligned")).scale > 6.0
+
+
+def test_stream_mode_smooths_the_colorized_range_and_off_uses_each_frame_s_own(pipe, rgb) -> None:
+    from iris_model.colorize import colorize_depth
+
+    def own_range(depth: np.ndarray) -> tuple[float, float]:  # 2nd..98th percentile of every 4th row/column
+        lo, hi = np.percentile(depth[::4, ::4], [2.0, 98.0])
+        return float(lo), float(hi)
+
+    proc = FrameProcessor(pipe)
+    off = proc(rgb, "", 30.0, None, None, NodeConfig(num_steps=2))
+    np.testing.assert_array_equal(off.colorized, colorize_depth(off.depth, *own_range(off.depth)))
+    cfg = NodeConfig(temporal_mode="stream", num_steps=2)
+    first = proc(rgb, "", 30.1, None, None, cfg)  # a reset: the frame's own range
+    np.testing.assert_array_equal(first.colorized, colorize_depth(first.depth, *own_range(first.depth)))
+    darker = (rgb // 3).astype(np.uint8)  # another image, same stream: its own range differs
+    second = proc(darker, "", 30.2, None, None, cfg)
+    assert second.reset_reason is None
+    (lo1, hi1), (lo2, hi2) = own_range(first.depth), own_range(second.depth)
+    assert abs(lo2 - lo1) + abs(hi2 - hi1) > 1e-3  # else the test could not tell smoothed from own
+    expected = (lo1 + 0.1 * (lo2 - lo1), hi1 + 0.1 * (hi2 - hi1))
+    np.testing.assert_array_equal(second.colorized, colorize_depth(second.depth, *expected))
