@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: module key -> (file to mutate, fast test files that exercise it: no DDS, no training, no export)
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "pipeline": ("iris_model/pipeline.py", ["tests/test_pipeline_parity.py", "tests/test_model_loading.py"]),
+    "pipeline": (
+        "iris_model/pipeline.py",
+        ["tests/test_pipeline_parity.py", "tests/test_pipeline_options.py", "tests/test_model_loading.py"],
+    ),
     "geometry": ("iris_model/geometry.py", ["tests/test_geometry.py", "tests/test_geometry_contract.py"]),
     "metrics": ("iris_model/metrics.py", ["tests/test_metrics.py", "tests/test_metrics_protocol.py"]),
     "text": ("iris_model/text.py", ["tests/test_text_cache.py"]),

@@ -44,3 +44,11 @@ def test_projection_translations_scale_and_unset_size_means_image_size():
     assert out.tolist() == [250.0, 0.0, 159.5, -12.5, 0.0, 127.5, 59.5, 1.75, 0.0, 0.0, 1.0, 0.0]
     assert scaled_projection(p, 0, 0, 640, 480).tolist() == p
     assert scaled_projection([[*p[:4]], [*p[4:8]], [*p[8:]]], 640, 480, 640, 480).tolist() == p
+
+
+def test_k_rescaled_by_hand():
+    # 640 x 480 -> 320 x 120: sx = 0.5, sy = 0.25; cx' = (319.5 + 0.5) * 0.5 - 0.5, cy' = (239.5 + 0.5) * 0.25 - 0.5.
+    intr = intrinsics_for_image(K, 640, 480, 320, 120)
+    assert (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height) == (250.0, 127.5, 159.5, 59.5, 320, 120)
+    same = intrinsics_for_image(K, 0, 0, 320, 120)  # unset size: K is for the image as it comes
+    assert (same.fx, same.fy, same.cx, same.cy) == (500.0, 510.0, 319.5, 239.5)

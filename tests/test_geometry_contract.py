@@ -164,3 +164,8 @@ def test_align_to_sparse_honours_the_mask():
     out, fit = align_to_sparse(pred, sparse, mask=~bad)
     assert fit.scale == pytest.approx(3.0) and fit.shift == pytest.approx(1.0)
     np.testing.assert_allclose(out, metric, rtol=1e-5)
+
+
+def test_fit_shape_mismatch_is_explained():
+    with pytest.raises(InputError, match=r"^pred \(3,\) and target \(4,\) differ in shape$"):
+        fit_scale_shift(np.ones(3), np.ones(4))
