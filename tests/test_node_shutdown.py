@@ -184,12 +184,14 @@ def test_a_signal_mid_frame_at_768_px_exits_0_within_5_s(signum: int, tiny_model
 
 
 def test_a_stop_cancels_the_frame_between_denoising_steps(tiny_model_dir: Path, peer: Any) -> None:
-    """At 256 px and 50 steps a step lasts a fraction of a second: the worker itself stops at the next one."""
-    node = NodeProcess("stop_cancel", tiny_model_dir, "processing_resolution:=256", "num_steps:=50")
+    """At 128 px one step lasted 0.16-0.18 s here at a load average of 10, well inside the node's 1 s wait:
+    the worker itself stops at the next step. 50 steps keep the frame running past the 0.5 s wait below
+    unless a step takes under 10 ms (the log would then show the frame done, and the test fail)."""
+    node = NodeProcess("stop_cancel", tiny_model_dir, "processing_resolution:=128", "num_steps:=50")
     try:
         node.wait_line("ready:", START_TIMEOUT_S)
         _start_a_frame(node, peer)
-        time.sleep(1.0)
+        time.sleep(0.5)
         rc, took = node.stop(signal.SIGINT)
     finally:
         node.kill()
