@@ -28,13 +28,17 @@ subscribes to are not computed.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import signal
 import sys
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import rclpy
@@ -45,10 +49,11 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
-from iris_model.errors import InputError, IrisError, ModelLoadError, NonFiniteOutputError
+from iris_model.errors import Cancelled, InputError, IrisError, ModelLoadError, NonFiniteOutputError
 
 from .camera_info import CameraGeometry, CameraInfoError, CameraInfoFields, camera_geometry, check_camera_info
 from .config import (
@@ -93,6 +98,14 @@ LOG_REPEAT_S = 5.0
 MAX_LOG_CHARS = 4000
 GIL_SWITCH_INTERVAL_S = 0.0005
 STATS_WINDOW = 200
+#: How long a stopping node waits for the frame in progress to reach the pipeline's next cancellation point
+#: (between denoising steps, before decoding). One step of a large model on a CPU can take a minute; the
+#: executable exits without the frame after this wait, well within launch's 5 s before it escalates.
+STOP_GRACE_S = 1.0
+#: Fast DDS sends the node's departure from the ROS graph (the update rmw_destroy_node publishes) from a
+#: thread of its own. Exiting right after rclpy's shutdown lost it in 5 of 6 runs on a busy 2-core machine,
+#: and peers then listed the node until the participant lease ran out (20 s); 0.1 s was enough in every run.
+DDS_LINGER_S = 0.3
 
 
 @dataclass
@@ -186,6 +199,7 @@ class IrisDepthNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(1.0, self._publish_diagnostics)
 
+        self._frame_started: float | None = None  # time.monotonic() when the worker took the frame in progress
         self._worker = threading.Thread(target=self._run_worker, name="iris_depth_worker", daemon=True)
         self._worker.start()
         self._announce_mode(cfg)
@@ -357,12 +371,19 @@ class IrisDepthNode(Node):
             frame = self._slot.take(timeout=0.2)
             if frame is None:
                 continue
+            stamp = f"{frame.msg.header.stamp.sec}.{frame.msg.header.stamp.nanosec:09d}"
+            self._frame_started = time.monotonic()
+            self.get_logger().debug(f"frame {stamp}: started")
             try:
                 self._process(frame)
+                self.get_logger().debug(f"frame {stamp}: done in {time.monotonic() - self._frame_started:.3f} s")
             except ImageConversionError as exc:
                 self._reject(exc.reason, f"image rejected: {exc}")
             except _SkipFrame as exc:
                 self._reject(exc.reason, str(exc))
+            except Cancelled:
+                self.get_logger().info(f"frame {stamp} abandoned between denoising steps: the node is stopping")
+                return
             except IrisError as exc:
                 self._reject("model_input", f"frame rejected by the model: {exc}")
             except Exception as exc:  # keep the node alive; the traceback says where
@@ -371,6 +392,17 @@ class IrisDepthNode(Node):
                 import traceback
 
                 self._reject("internal_error", f"frame failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            finally:
+                self._frame_started = None
+
+    def _stop_requested(self) -> bool:
+        """The pipeline's ``cancel`` callback: True once :meth:`stop_worker` was called."""
+        return self._slot.closed
+
+    def frame_in_progress_s(self) -> float | None:
+        """Seconds since the worker took the frame it is working on; None while it waits for one."""
+        started = self._frame_started
+        return None if started is None else time.monotonic() - started
 
     def _camera(self, width: int, height: int) -> tuple[CameraInfo, CameraGeometry] | None:
         """The latest CameraInfo and the depth image's K and P from it, or ``None`` (no info, or unusable)."""
@@ -437,7 +469,7 @@ class IrisDepthNode(Node):
 
         t1 = time.perf_counter()
         try:
-            result = self.processor.depth(image, description, stamp * 1e-9, sparse, cfg)
+            result = self.processor.depth(image, description, stamp * 1e-9, sparse, cfg, cancel=self._stop_requested)
         except NonFiniteOutputError as exc:
             self._reject("non_finite_output", f"frame not published: {exc}")
             return
@@ -539,37 +571,135 @@ class IrisDepthNode(Node):
         self._pub_diag.publish(msg)
 
     # ------------------------------------------------------------------ shutdown
-    def stop_worker(self, timeout: float = 10.0) -> None:
-        """Stop taking frames and wait (up to ``timeout`` s) for the frame in progress to finish."""
+    def stop_worker(self, timeout: float = 10.0) -> bool:
+        """Stop taking frames, cancel the frame in progress at the pipeline's next cancellation point
+        (between denoising steps, before decoding; the frame is not published) and wait up to ``timeout`` s
+        for the worker to end. Returns whether it has ended."""
         self._slot.close()
         if self._worker.is_alive() and threading.current_thread() is not self._worker:
             self._worker.join(timeout)
+        return not self._worker.is_alive()
 
     def destroy_node(self) -> None:
-        self.stop_worker()
+        if not self._slot.closed:  # main() stops the worker itself first, with a short wait of its own
+            self.stop_worker()
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """``depth_node`` executable: run the node until SIGINT; exit 1 when it cannot start."""
-    rclpy.init(args=args)
-    node = None
+class _StopRequested(BaseException):  # like KeyboardInterrupt: not an error, not an Exception
+    """Raised in the main thread by SIGINT or SIGTERM while the node starts (the model may be loading)."""
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM handling of the executable.
+
+    During start-up a signal raises :class:`_StopRequested` in the main thread, which abandons the model
+    load. Once the node runs, a signal only records itself and :meth:`wait` returns: the main thread then
+    stops the node in order. Only one signal ever raises; later ones are recorded.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.raise_on_signal = True
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self.raise_on_signal:
+            self.raise_on_signal = False
+            raise _StopRequested(signum)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "stop"
+
+    def wait(self, running: Any) -> None:
+        """Return once a signal arrived or ``running()`` is false. A signal interrupts the sleep at once
+        (its handler runs in this, the main, thread), so a stop starts within milliseconds."""
+        while self.signum is None and running():
+            time.sleep(0.1)
+
+
+def _spin(executor: SingleThreadedExecutor, failures: list[BaseException]) -> None:
     try:
-        node = IrisDepthNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
         executor.spin()
-    except IrisError as exc:
-        rclpy.logging.get_logger(getattr(exc, "logger_name", NODE_NAME)).fatal(f"cannot start: {exc}")
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C / SIGTERM, possibly while the model was still loading: a normal stop
+    except ExternalShutdownException:
+        pass
+    except BaseException as exc:  # an exception escaping a callback; main() reports it and exits 1
+        failures.append(exc)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown.
+
+    Called once the node is destroyed and rclpy is shut down: the node has left the ROS graph (see
+    :data:`DDS_LINGER_S`), rclpy's shutdown has flushed and closed the log file, and the node keeps no
+    other state. What is left is CPython's finalization, which after torch and transformers takes seconds
+    (past launch's 5 s limit before it sends SIGTERM) and can abort the process while a daemon worker is
+    still inside a model step (``terminate called without an active exception``). Python's and C's stdio
+    buffers are flushed first, as a normal exit would.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)  # rcutils writes console logs with C stdio
+    os._exit(code)
+
+
+def main(args: list[str] | None = None) -> NoReturn:
+    """``depth_node`` executable: run the node until SIGINT or SIGTERM, then exit 0; exit 1 when it cannot
+    start. A stop takes well under 5 s, also while a long frame is in progress (see :data:`STOP_GRACE_S`)."""
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    stop = _StopSignals()
+    code = 0
+    node: IrisDepthNode | None = None
+    executor: SingleThreadedExecutor | None = None
+    try:
+        try:
+            # rclpy's own signal handlers are not installed: on SIGTERM they shut the context down under
+            # the running model load (a traceback at the node's first create_publisher) and under the worker.
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+            node = IrisDepthNode()
+            logger = node.get_logger()
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            failures: list[BaseException] = []
+            spinner = threading.Thread(target=_spin, args=(executor, failures), name="iris_depth_executor", daemon=True)
+            spinner.start()
+            stop.raise_on_signal = False
+            stop.wait(spinner.is_alive)
+            if failures:
+                exc = failures[0]
+                logger.fatal(f"executor stopped: {type(exc).__name__}: {exc}")
+                code = 1
+        except IrisError as exc:
+            stop.raise_on_signal = False
+            rclpy.logging.get_logger(getattr(exc, "logger_name", NODE_NAME)).fatal(f"cannot start: {exc}")
+            code = 1
+    except _StopRequested:
+        logger.info(f"{stop.name} during start-up: stopping")
     finally:
+        stop.raise_on_signal = False
         if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+            busy = node.frame_in_progress_s()
+            if busy is None:
+                logger.info(f"{stop.name}: stopping")
+            else:
+                logger.info(f"{stop.name}: stopping; cancelling the frame in progress (started {busy:.1f} s ago)")
+            if not node.stop_worker(timeout=STOP_GRACE_S):
+                logger.info(
+                    f"the frame in progress reached no cancellation point within {STOP_GRACE_S:g} s: "
+                    "exiting without it"
+                )
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
+        rclpy.try_shutdown()  # destroys the node (it leaves the ROS graph), then flushes and closes the log
+        time.sleep(DDS_LINGER_S)
+    _exit_now(code)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
