@@ -286,8 +286,11 @@ def test_each_field_is_named_in_its_error() -> None:
         "rgb16 image step 11 is less than width * bytes per pixel = 2 * 6")
     assert _reason(decode_image, 5, 1, 1, 3, 0, bytes(3)) == (
         "unsupported_encoding", "image encoding must be a string, got int")
-    assert _reason(decode_depth, None, 1, 1, 4, 0, bytes(4)) == (
-        "unsupported_encoding", "depth encoding must be a string, got NoneType")
+    assert _reason(decode_depth, 5, 1, 1, 4, 0, bytes(4)) == (
+        "unsupported_encoding", "depth encoding must be a string, got int")
+    assert _reason(decode_depth, "32FC1", 1, 1, 4, 0, bytes(3))[1].startswith("32FC1 image data has 3 bytes")
+    assert _reason(decode_depth, "16UC1", 1, 1, 2, 0, bytes(3))[1].startswith("16UC1 image data has 3 bytes")
+    assert _reason(decode_image, "rgb8", 1, 1, 3, 0, [[1], [1, 2]])[1].startswith("image data is not a byte buffer: ")
     assert _reason(decode_depth, "8UC1", 1, 1, 1, 0, bytes(1)) == (
         "unsupported_encoding", "unsupported depth encoding '8UC1'; supported: 32FC1 (meters), 16UC1 (millimeters)")
     message = _reason(decode_image, "nv12", 1, 1, 3, 0, bytes(3))[1]
@@ -308,6 +311,8 @@ def test_size_limits_are_reasons_for_the_counters() -> None:
     huge = np.zeros(8192 * 8192 * 8 + 1, np.uint8)
     reason, message = _reason(decode_image, "rgb8", 1, 1, 3, 0, huge)
     assert (reason, message) == ("too_large", "image data has 536870913 bytes, more than the limit of 536870912")
+    exactly = np.zeros(8192 * 8192 * 8, np.uint8)  # at the limit: not too large, just the wrong size here
+    assert _reason(decode_image, "rgb8", 1, 1, 3, 0, exactly)[0] == "bad_layout"
 
 
 def test_plain_lists_of_bytes() -> None:
@@ -345,8 +350,8 @@ def test_compressed_reasons_limits_and_modes() -> None:
         claimed = tiny[: ihdr] + body + zlib.crc32(body).to_bytes(4, "big") + tiny[ihdr + 21 :]
         reason, message = _reason(decode_compressed, "png", claimed)
         assert reason == "too_large" and f"compressed image of {w} x {h} is empty or larger than 8192 x 8192" in message
-    edge = decode_compressed("png", _encoded(Image.new("L", (8192, 1)), "PNG"))
-    assert edge.shape == (1, 8192, 3)
+    assert decode_compressed("png", _encoded(Image.new("L", (8192, 1)), "PNG")).shape == (1, 8192, 3)
+    assert decode_compressed("png", _encoded(Image.new("L", (1, 8192)), "PNG")).shape == (8192, 1, 3)
     # Color modes other than RGB come back as H x W x 3 RGB.
     rgba = np.array([[[10, 20, 30, 40]]], np.uint8)
     np.testing.assert_array_equal(decode_compressed("png", _encoded(Image.fromarray(rgba), "PNG")), [[[10, 20, 30]]])
@@ -384,6 +389,14 @@ def test_resample_sparse_positions_by_hand() -> None:
     assert out.dtype == np.float32 and out.shape == (6, 9)
     assert np.isfinite(out).sum() == 2
     assert out[1, 2] == 1.0 and out[4, 6] == 2.0
+    tall = np.full((2, 3), np.nan)
+    tall[1, 2] = 4.0
+    out = resample_sparse(tall, 6, 9)  # rows: (1 + 0.5) * 3 - 0.5 = 4; columns: (2 + 0.5) * 3 - 0.5 = 7
+    assert np.flatnonzero(np.isfinite(out)).tolist() == [4 * 9 + 7]
+    column = np.full((4, 1), np.nan)
+    column[3, 0] = 5.0
+    down = resample_sparse(column, 2, 1)  # (3 + 0.5) * 0.5 - 0.5 = 1.25 -> the last row
+    assert down.tolist() == [[pytest.approx(np.nan, nan_ok=True)], [5.0]]
     single = resample_sparse(np.array([[np.nan, np.nan, 3.0]]), 1, 4)  # (2 + 0.5) * 4 / 3 - 0.5 = 2.83 -> 3
     assert np.flatnonzero(np.isfinite(single)).tolist() == [3] and single[0, 3] == 3.0
     none = resample_sparse(np.full((2, 2), np.nan), 3, 3)

@@ -111,3 +111,10 @@ def test_single_step_with_an_lcm_scheduler_gives_the_same_prediction(tiny_model_
     lcm = pipe(_image(), "a room", single_step=True, output_latent=True).latent
     assert torch.abs(lcm - ddim).max() < 1e-5
     assert torch.abs(ddim).max() > 0.1
+
+
+def test_uncertainty_without_an_ensemble_is_zero(iris):
+    out = iris(_image(), "a room", single_step=True, output_uncertainty=True)
+    assert out.uncertainty is not None and out.uncertainty.shape == (1, 24, 32)
+    assert not out.uncertainty.any()
+    assert iris(_image(), "a room", single_step=True).uncertainty is None
