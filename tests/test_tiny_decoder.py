@@ -165,6 +165,17 @@ def test_onnx_export_and_onnxruntime_parity(checkpoints, tmp_path_factory):
     ort_pipe.set_decoder("vae")
     torch_pipe.set_decoder("vae")
     assert np.abs(_run(ort_pipe).depth - _run(torch_pipe).depth).max() < 1e-4
+    # a user's TAESD-like folder for a checkpoint without one exports the same graph
+    plain = checkpoints[0]
+    user_dir = engine_dir.with_name("engine_user")
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main([str(plain), "--out", str(user_dir), "--height", str(H), "--width", str(W), "--no-engines",
+                         "--tiny-decoder", str(checkpoints[2])]) == 0
+    user_pipe = IrisDepthPipeline.from_pretrained(user_dir, backend="onnxruntime")
+    assert user_pipe.decoder == "tiny"
+    torch_pipe.set_decoder("tiny")
+    assert torch.allclose(user_pipe.components.decode(latent), torch_pipe.components.decode(latent), atol=1e-5)
+    assert "tiny_decoder_sha256" in Manifest.load(user_dir).source
     off = IrisDepthPipeline.from_pretrained(engine_dir, backend="onnxruntime", tiny_decoder=False)
     assert off.decoder == "vae" and "tiny_decoder" not in off.components.graphs
     with pytest.raises(InputError, match="torch backend"):

@@ -225,8 +225,12 @@ def export_onnx(
     out_dir: str | Path,
     settings: ExportSettings,
     progress: Callable[[str], None] | None = None,
+    tiny_decoder: bool | str | Path | None = None,
 ) -> Manifest:
     """Export a checkpoint's four components to ``out_dir/onnx`` and lay out a loadable ENGINE_DIR.
+
+    ``tiny_decoder`` as in :meth:`TorchComponents.from_pretrained`: the checkpoint's own is exported as a fifth
+    graph unless ``False``; a folder (e.g. TAESD for a Stable-Diffusion-2-based checkpoint) is exported instead.
 
     ``IrisDepthPipeline.from_pretrained(out_dir, backend="onnxruntime")`` loads the result. Raises
     :class:`ModelLoadError` for an unreadable checkpoint and :class:`InputError` for bad settings.
@@ -240,7 +244,9 @@ def export_onnx(
     index = read_model_index(model_dir)
     if (model_dir / "manifest.json").is_file():
         raise ModelLoadError(model_dir, "this is already an exported ENGINE_DIR; export from the checkpoint")
-    comps = TorchComponents.from_pretrained(model_dir, device="cpu", dtype=torch.float32, index=index)
+    comps = TorchComponents.from_pretrained(
+        model_dir, device="cpu", dtype=torch.float32, index=index, tiny_decoder=tiny_decoder
+    )
     settings.validate(comps.vae_scale_factor)
     text_config = comps.text_encoder.config
     hidden = int(text_config.hidden_size)
@@ -343,7 +349,7 @@ def export_onnx(
 
     _write_loadable_layout(model_dir, out_dir, comps, index.raw, settings)
     manifest = Manifest(
-        source={"path": str(model_dir.resolve()), "sha256": source_hash},
+        source={"path": str(model_dir.resolve()), "sha256": source_hash, **_tiny_source(tiny_decoder)},
         exporter={**library_versions(), "exporter": "torch.onnx.export(dynamo=True)"},
         opset=settings.opset,
         height=settings.height,
@@ -361,6 +367,15 @@ def export_onnx(
     manifest.save(out_dir)
     say(f"wrote {out_dir / 'manifest.json'}")
     return manifest
+
+
+def _tiny_source(tiny_decoder: bool | str | Path | None) -> dict[str, str]:
+    """The manifest's record of a tiny decoder taken from outside the checkpoint (path and content hash)."""
+    if not isinstance(tiny_decoder, (str, Path)):
+        return {}
+    folder = Path(tiny_decoder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {"tiny_decoder_path": str(folder.resolve()), "tiny_decoder_sha256": sha256_files(files, folder)}
 
 
 def _write_loadable_layout(
