@@ -17,6 +17,17 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+DTYPES = ("fp32", "fp16", "bf16")
+
+
+def torch_dtype(name: str):
+    """``fp32 | fp16 | bf16`` -> the torch dtype (the text encoder's and UNet's; the VAE stays float32)."""
+    import torch
+
+    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if name not in table:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return table[name]
 
 
 def _collect(inputs: list[str]) -> list[Path]:
@@ -41,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--backend", default="torch", help="torch | onnxruntime | tensorrt")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--dtype", default="fp32", choices=DTYPES,
+                   help="precision of the text encoder and UNet (the VAE stays fp32); a NaN/inf result in half "
+                        "precision is reported as an error, never written")
     p.add_argument("--steps", type=int, default=None, help="denoising steps 1..50 (default: the model's)")
     p.add_argument("--single-step", action="store_true", help="deterministic one-step mode (E2E-FT style)")
     p.add_argument("--ensemble", type=int, default=1, help="ensemble size")
@@ -83,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         model = Path(args.model) if args.model else default_model_dir()
-        pipe = IrisDepthPipeline.from_pretrained(model, backend=args.backend, device=args.device)
+        pipe = IrisDepthPipeline.from_pretrained(
+            model, backend=args.backend, device=args.device, dtype=torch_dtype(args.dtype)
+        )
     except IrisError as exc:
         log.error("%s", exc)
         return 2

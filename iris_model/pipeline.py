@@ -34,7 +34,7 @@ from diffusers.pipelines.marigold.pipeline_marigold_depth import MarigoldDepthPi
 from diffusers.utils.torch_utils import randn_tensor
 
 from .components import DepthComponents
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, NonFiniteOutputError
 from .loading import ModelIndex, read_model_index, write_model_index
 from .schedulers import check_steps, convert_scheduler
 from .text import TextEmbeddingCache, normalize_text
@@ -388,11 +388,13 @@ class IrisDepthPipeline:
         self._sync()
         timings["denoise"] += time.perf_counter() - t0
 
+        _check_finite(pred_latent, comps, "latent")  # the decoder's clamp would hide an inf latent
         run.check_cancel()
         t0 = time.perf_counter()
         prediction = torch.cat([comps.decode(pred_latent[i : i + chunk]) for i in range(0, total, chunk)])
         prediction = prediction.float().cpu()
         timings["decode"] += time.perf_counter() - t0
+        _check_finite(prediction, comps, "depth")
 
         prediction = self.image_processor.unpad_image(prediction, padding)  # [N*E, 1, PH, PW]
         uncertainty = None
@@ -420,3 +422,17 @@ class IrisDepthPipeline:
         depth_np = prediction[:, 0].numpy()
         unc_np = None if uncertainty is None else uncertainty[:, 0].numpy()
         return depth_np, unc_np, pred_latent
+
+
+def _check_finite(values: torch.Tensor, comps: DepthComponents, what: str) -> None:
+    """Raise :class:`NonFiniteOutputError` when ``values`` hold NaN or inf: such a result is never returned.
+
+    In float16 the UNet or the VAE can overflow; corrupt weights do the same at any precision.
+    """
+    bad = int((~torch.isfinite(values)).sum())
+    if bad:
+        hint = " (half precision can overflow: try dtype float32)" if comps.dtype != torch.float32 else ""
+        raise NonFiniteOutputError(
+            f"the {comps.name} backend produced {bad} non-finite (NaN/inf) {what} values of {values.numel()} "
+            f"at dtype {str(comps.dtype).replace('torch.', '')}{hint}"
+        )
