@@ -27,6 +27,7 @@ from .loading import (
     read_model_index,
     resolve_component_dir,
 )
+from .lotus import configure_lotus_components, lotus_variant
 
 
 @runtime_checkable
@@ -48,8 +49,14 @@ class DepthComponents(Protocol):
     def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
 
 
-def decode_to_depth(decoded_rgb: torch.Tensor) -> torch.Tensor:
-    """Marigold's depth read-out of a decoded 3-channel image: mean, clip to [-1, 1], map to [0, 1]."""
+def decode_to_depth(decoded_rgb: torch.Tensor, readout: str = "marigold") -> torch.Tensor:
+    """The depth read-out of a decoded 3-channel image in [0, 1].
+
+    ``marigold``: channel mean, clipped to [-1, 1], mapped to [0, 1]. ``lotus``: each channel mapped to [0, 1]
+    and clipped, then the mean (Lotus's ``postprocess`` then ``mean(axis=-1)``).
+    """
+    if readout == "lotus":
+        return ((decoded_rgb + 1.0) / 2.0).clamp(0.0, 1.0).mean(dim=1, keepdim=True)
     depth = decoded_rgb.mean(dim=1, keepdim=True)
     return (depth.clamp(-1.0, 1.0) + 1.0) / 2.0
 
@@ -84,6 +91,9 @@ class TorchComponents:
         self.latent_channels = int(self.vae.config.latent_channels)
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.external_refs = dict(external_refs or {})
+        # Lotus checkpoints (see iris_model.lotus): the task embedding as UNet class labels, Lotus's read-out.
+        self.class_labels: torch.Tensor | None = None
+        self.depth_readout = "marigold"
 
     @classmethod
     def from_pretrained(
@@ -104,7 +114,9 @@ class TorchComponents:
             ref = model_dir / name / EXTERNAL_REF
             if ref.is_file():
                 refs[name] = json.loads(ref.read_text())
-        return cls(modules["unet"], modules["vae"], modules["text_encoder"], device, dtype, refs)
+        components = cls(modules["unet"], modules["vae"], modules["text_encoder"], device, dtype, refs)
+        configure_lotus_components(components, lotus_variant(index.raw))
+        return components
 
     def save_pretrained(self, model_dir: Path, weights_dtype: torch.dtype | None = None) -> None:
         """Write the three weight-carrying components (safetensors); external ones as references only.
@@ -133,12 +145,16 @@ class TorchComponents:
     @torch.inference_mode()
     def denoise(self, latents: torch.Tensor, timestep: int, text: torch.Tensor) -> torch.Tensor:
         t = torch.tensor(timestep, device=self.device, dtype=torch.long)
-        return self.unet(latents.to(self.dtype), t, encoder_hidden_states=text.to(self.dtype), return_dict=False)[0]
+        labels = None if self.class_labels is None else self.class_labels.to(self.dtype).expand(latents.shape[0], -1)
+        return self.unet(
+            latents.to(self.dtype), t, encoder_hidden_states=text.to(self.dtype), class_labels=labels,
+            return_dict=False,
+        )[0]
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         rgb = self.vae.decode(latents.to(torch.float32) / self.scaling_factor, return_dict=False)[0]
-        return decode_to_depth(rgb)
+        return decode_to_depth(rgb, self.depth_readout)
 
 
 def copy_component(model_dir: Path, name: str, target_dir: Path) -> None:

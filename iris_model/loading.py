@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelLoadError
+from .lotus import LOTUS_PIPELINES
 
 MODEL_INDEX = "model_index.json"
 EXTERNAL_REF = "iris_external.json"
@@ -79,8 +80,12 @@ def read_model_index(model_dir: str | Path) -> ModelIndex:
         if library not in ALLOWED_LIBRARIES:
             raise ModelLoadError(index_path, f"component {name!r}: library {library!r} not in {ALLOWED_LIBRARIES}")
         components[name] = (library, class_name)
-    if components["scheduler"][1] not in ALLOWED_SCHEDULERS:
-        raise ModelLoadError(index_path, f"scheduler {components['scheduler'][1]!r} not in {ALLOWED_SCHEDULERS}")
+    # Lotus checkpoints keep Stable Diffusion 2 base's PNDM scheduler, which they never call (iris_model.lotus).
+    allowed = ALLOWED_SCHEDULERS
+    if raw.get("_class_name") in LOTUS_PIPELINES:
+        allowed = (*ALLOWED_SCHEDULERS, "PNDMScheduler")
+    if components["scheduler"][1] not in allowed:
+        raise ModelLoadError(index_path, f"scheduler {components['scheduler'][1]!r} not in {allowed}")
 
     prediction_type = raw.get("prediction_type") or "depth"
     if prediction_type != "depth":

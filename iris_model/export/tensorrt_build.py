@@ -126,8 +126,10 @@ def profile_shapes(
     if component == "vae_encoder":
         return {"image": ((1, 3, f, f), (ob, 3, lh * f, lw * f), (nb, 3, top * f, top * f))}
     if component == "unet":
+        uc = m.graphs["unet"].inputs[0].shape[1]  # 2C, or C for a UNet that sees the image latent alone (Lotus-D)
+        uc = uc if isinstance(uc, int) else 2 * c
         return {
-            "sample": ((1, 2 * c, 1, 1), (ob, 2 * c, lh, lw), (nb, 2 * c, top, top)),
+            "sample": ((1, uc, 1, 1), (ob, uc, lh, lw), (nb, uc, top, top)),
             "timestep": ((1,), (1,), (1,)),
             "encoder_hidden_states": ((1, 1, d), (ob, ot, d), (nb, nt, d)),
         }
