@@ -160,3 +160,12 @@ def test_lotus_onnx_export_matches_torch(lotus_dirs, image, variant, tmp_path, o
     a = torch_pipe(image, text, processing_resolution=0, generator=torch.Generator().manual_seed(3)).depth
     b = ort_pipe(image, text, processing_resolution=0, generator=torch.Generator().manual_seed(3)).depth
     assert np.abs(a - b).max() < 1e-4
+    # The memory settings reach the sessions: a small engine keeps ONNX Runtime's defaults, unless told otherwise.
+    assert ort_pipe.components.memory_settings == {"cpu_arena": True, "memory_pattern": True, "prepacking": True}
+    lean = IrisDepthPipeline.from_pretrained(tmp_path / "engine", backend="onnxruntime", cpu_arena=False,
+                                             memory_pattern=False, prepacking=False)
+    session = next(iter(lean.components.graphs["unet"]._sessions.values()))
+    assert not session.get_session_options().enable_cpu_mem_arena
+    assert not session.get_session_options().enable_mem_pattern
+    c = lean(image, text, processing_resolution=0, generator=torch.Generator().manual_seed(3)).depth
+    assert np.abs(a - c).max() < 1e-4
