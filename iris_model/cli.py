@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="fp32", choices=DTYPES,
                    help="precision of the text encoder and UNet (the VAE stays fp32); a NaN/inf result in half "
                         "precision is reported as an error, never written")
+    p.add_argument("--prediction-space", default="auto", choices=("auto", "depth", "disparity"),
+                   help="what the checkpoint predicts when its files do not say (Lotus: auto = from the name, "
+                        "'...-disparity'); disparity is written flipped, larger is farther")
     p.add_argument("--steps", type=int, default=None, help="denoising steps 1..50 (default: the model's)")
     p.add_argument("--single-step", action="store_true", help="deterministic one-step mode (E2E-FT style)")
     p.add_argument("--ensemble", type=int, default=1, help="ensemble size")
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = Path(args.model) if args.model else default_model_dir()
         pipe = IrisDepthPipeline.from_pretrained(
-            model, backend=args.backend, device=args.device, dtype=torch_dtype(args.dtype)
+            model, backend=args.backend, device=args.device, dtype=torch_dtype(args.dtype),
+            prediction_space=None if args.prediction_space == "auto" else args.prediction_space,
         )
     except IrisError as exc:
         log.error("%s", exc)

@@ -105,6 +105,11 @@ def test_lotus_d_matches_lotus_code(lotus_dirs, image, prompt, one_torch_thread)
     assert ours.shape == ref.shape == (H, W)
     assert np.abs(ours - ref).max() < 1e-5
     assert ref.std() > 1e-3  # not a constant map, so the comparison means something
+    # What is left above is the input's rounding (uint8 / 255 * 2 - 1 here, uint8 / 127.5 - 1 in Lotus): fed
+    # Lotus's own normalized image, the two agree to float32 rounding.
+    lotus_rgb = torch.tensor(image.astype(np.float32)).permute(2, 0, 1).unsqueeze(0) / 127.5 - 1.0
+    same_input = pipe(((lotus_rgb + 1.0) / 2.0).clamp(0, 1), prompt, processing_resolution=0).depth[0]
+    assert np.abs(same_input - ref).max() < 1e-6
 
 
 def test_lotus_g_matches_lotus_code_and_is_flipped_for_disparity(lotus_dirs, image, one_torch_thread):
@@ -169,3 +174,20 @@ def test_lotus_onnx_export_matches_torch(lotus_dirs, image, variant, tmp_path, o
     assert not session.get_session_options().enable_mem_pattern
     c = lean(image, text, processing_resolution=0, generator=torch.Generator().manual_seed(3)).depth
     assert np.abs(a - c).max() < 1e-4
+
+
+def test_cli_runs_a_lotus_checkpoint_with_a_prediction_space_override(lotus_dirs, image, tmp_path, one_torch_thread):
+    from PIL import Image
+
+    from iris_model.cli import main
+
+    Image.fromarray(image).save(tmp_path / "frame.png")
+    outputs = {}
+    for space in ("auto", "depth"):
+        rc = main(["predict", str(tmp_path / "frame.png"), "--model", str(lotus_dirs["g"]), "--resolution", "0",
+                   "--prediction-space", space, "--out", str(tmp_path / space)])
+        assert rc == 0
+        outputs[space] = np.load(tmp_path / space / "frame_depth.npy")
+    # the "-disparity" checkpoint is flipped by default and left as it is when told it predicts depth
+    assert np.abs(outputs["auto"] - (1.0 - outputs["depth"])).max() < 1e-6
+
