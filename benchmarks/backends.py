@@ -157,7 +157,8 @@ def main() -> int:
     ids = first.text_embeddings.token_ids(TEXT)
     g = torch.Generator().manual_seed(0)
     rgb = torch.rand(E, 3, args.height, args.width, generator=g) * 2 - 1
-    sample = torch.randn(E, 2 * C, args.height // f, args.width // f, generator=g)
+    unet_channels = C if first.lotus == "d" else 2 * C  # Lotus-D's UNet sees the image latent alone
+    sample = torch.randn(E, unet_channels, args.height // f, args.width // f, generator=g)
 
     calls: dict[str, dict[str, Callable[[], Any]]] = {}
     for name, pipe in pipes.items():
