@@ -191,3 +191,21 @@ def test_cli_runs_a_lotus_checkpoint_with_a_prediction_space_override(lotus_dirs
     # the "-disparity" checkpoint is flipped by default and left as it is when told it predicts depth
     assert np.abs(outputs["auto"] - (1.0 - outputs["depth"])).max() < 1e-6
 
+
+
+def test_tensorrt_profiles_follow_the_exported_unet_input(tmp_path):
+    """Lotus-D's engine profile takes 4 channels (what its ONNX UNet declares), Marigold's 8 (no TensorRT needed)."""
+    from iris_model.export.manifest import GRAPHS, GraphEntry, Manifest, TensorSpec
+    from iris_model.export.tensorrt_build import profile_shapes
+
+    def manifest(channels):
+        graphs = {name: GraphEntry(file=f"onnx/{name}.onnx", inputs=[], outputs=[], sha256="", external_data=False,
+                                   op_types={}) for name in GRAPHS}
+        graphs["unet"].inputs.append(TensorSpec("sample", ["batch", channels, "latent_height", "latent_width"],
+                                                "float32"))
+        return Manifest(source={}, exporter={}, opset=18, height=H, width=W, max_batch=2, vae_scale_factor=8,
+                        latent_channels=4, scaling_factor=0.18215, text_hidden_size=64, max_text_tokens=77,
+                        graphs=graphs)
+
+    assert profile_shapes("unet", manifest(4))["sample"][1] == (1, 4, H // 8, W // 8)
+    assert profile_shapes("unet", manifest(8))["sample"][1] == (1, 8, H // 8, W // 8)
