@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="what the checkpoint predicts when its files do not say (Lotus: auto = from the name, "
                         "'...-disparity'); disparity is written flipped, larger is farther")
     p.add_argument("--steps", type=int, default=None, help="denoising steps 1..50 (default: the model's)")
-    p.add_argument("--single-step", action="store_true", help="deterministic one-step mode (E2E-FT style)")
+    p.add_argument("--single-step", action="store_true", default=None,
+                   help="deterministic one-step mode (E2E-FT style); default: as the model says (Lotus: one step)")
     p.add_argument("--ensemble", type=int, default=1, help="ensemble size")
     p.add_argument("--resolution", type=int, default=None, help="processing resolution (0 = native)")
     p.add_argument("--seed", type=int, default=0)

@@ -190,6 +190,13 @@ def test_cli_runs_a_lotus_checkpoint_with_a_prediction_space_override(lotus_dirs
         outputs[space] = np.load(tmp_path / space / "frame_depth.npy")
     # the "-disparity" checkpoint is flipped by default and left as it is when told it predicts depth
     assert np.abs(outputs["auto"] - (1.0 - outputs["depth"])).max() < 1e-6
+    # ... and it ran Lotus's one step (not the default 4 steps of a multi-step model)
+    pipe = IrisDepthPipeline.from_pretrained(lotus_dirs["g"], prediction_space="depth")
+    one = pipe(image, "", processing_resolution=0, generator=torch.Generator().manual_seed(0)).depth[0]
+    assert np.abs(outputs["depth"] - one).max() < 1e-6
+    rc = main(["predict", str(tmp_path / "frame.png"), "--model", str(lotus_dirs["d"]), "--resolution", "0",
+               "--out", str(tmp_path / "d")])
+    assert rc == 0 and (tmp_path / "d" / "frame_depth.npy").is_file()
 
 
 
