@@ -4,8 +4,8 @@
 
 Each configuration runs in a fresh process (peak resident memory, ``ru_maxrss``, is per process): it loads the
 pipeline, predicts one frame (the first, with ONNX Runtime's first-run allocations) and a second one, and
-reports the peak and both frame times. ``ort defaults`` is ONNX Runtime's own behaviour (CPU arena, memory
-pattern and weight prepacking on), ``ort auto`` is the backend's default for this model size (see
+reports the peak and both frame times. ``ort-defaults`` is ONNX Runtime's own behaviour (CPU arena, memory
+pattern and weight prepacking on), ``ort-auto`` is the backend's default for this model size (see
 ``OrtOptions`` in ``iris_model/runtime/onnxruntime_backend.py``), the others switch one setting at a time.
 Ratios are against torch in this same run.
 """
@@ -20,10 +20,10 @@ from pathlib import Path
 
 CONFIGS: dict[str, dict | None] = {
     "torch": None,
-    "ort defaults (arena, pattern, prepack on)": {"cpu_arena": True, "memory_pattern": True, "prepacking": True},
-    "ort auto": {},
-    "ort arena off": {"cpu_arena": False, "memory_pattern": True, "prepacking": True},
-    "ort prepacking off": {"cpu_arena": True, "memory_pattern": True, "prepacking": False},
+    "ort-defaults": {"cpu_arena": True, "memory_pattern": True, "prepacking": True},
+    "ort-auto": {},
+    "ort-arena-off": {"cpu_arena": False, "memory_pattern": True, "prepacking": True},
+    "ort-prepacking-off": {"cpu_arena": True, "memory_pattern": True, "prepacking": False},
 }
 
 CHILD = r"""
@@ -73,10 +73,10 @@ def main() -> int:
         print(f"{name}: done", flush=True)
     base = rows.get("torch", {}).get("peak_gib")
     print(f"\n{args.height}x{args.width}, {args.steps} step(s); peak resident memory per process, frame times")
-    print(f"{'configuration':<44}{'peak GiB':>10}{'vs torch':>10}{'frame 1 s':>11}{'frame 2 s':>11}  settings")
+    print(f"{'configuration':<22}{'peak GiB':>10}{'vs torch':>10}{'frame 1 s':>11}{'frame 2 s':>11}  settings")
     for name, r in rows.items():
         ratio = f"{r['peak_gib'] / base:.2f}x" if base else "n/a"
-        print(f"{name:<44}{r['peak_gib']:>10.2f}{ratio:>10}{r['times'][0]:>11.1f}{r['times'][1]:>11.1f}  "
+        print(f"{name:<22}{r['peak_gib']:>10.2f}{ratio:>10}{r['times'][0]:>11.1f}{r['times'][1]:>11.1f}  "
               f"{r['settings'] or ''}")
     return 0
 

@@ -46,3 +46,17 @@ def test_gpu_check_without_a_gpu_says_so(capsys):
         pytest.skip("a GPU is visible here: `python benchmarks/gpu.py` runs the full device check instead")
     assert _load().main([]) == 2
     assert "no CUDA device" in capsys.readouterr().out
+
+
+def test_full_size_replica_has_marigold_v1_1_parameter_counts():
+    """The replica the device check builds has the published checkpoint's size (counted on the meta device, no
+    memory): UNet 865.9 M, VAE 83.7 M, ViT-H text tower 340.4 M parameters, as Marigold v1-1's components."""
+    import torch
+
+    from iris_model.replicas import replica_modules
+
+    with torch.device("meta"):
+        unet, vae, text = replica_modules("marigold-v1-1", "full")
+    counts = [round(sum(p.numel() for p in m.parameters()) / 1e6, 1) for m in (unet, vae, text)]
+    assert counts == [865.9, 83.7, 340.4]
+    assert unet.config.in_channels == 8 and unet.config.cross_attention_dim == text.config.hidden_size == 1024
