@@ -14,13 +14,14 @@ def test_small_models_keep_onnxruntime_defaults():
     assert resolve_memory_settings(OrtOptions(), 60 << 20) == dict.fromkeys(KEYS, True)
 
 
-def test_large_models_save_memory_by_default():
-    assert resolve_memory_settings(OrtOptions(), LARGE_MODEL_BYTES + 1) == dict.fromkeys(KEYS, False)
+def test_large_models_drop_the_arena_by_default():
+    assert resolve_memory_settings(OrtOptions(), LARGE_MODEL_BYTES + 1) == {"cpu_arena": False, "memory_pattern": True,
+                                                                            "prepacking": True}
 
 
 def test_explicit_settings_win_over_the_automatic_choice():
     options = OrtOptions(cpu_arena=True, prepacking=False)
-    assert resolve_memory_settings(options, 5 << 30) == {"cpu_arena": True, "memory_pattern": False,
+    assert resolve_memory_settings(options, 5 << 30) == {"cpu_arena": True, "memory_pattern": True,
                                                           "prepacking": False}
     assert resolve_memory_settings(options, 1 << 20) == {"cpu_arena": True, "memory_pattern": True,
                                                           "prepacking": False}

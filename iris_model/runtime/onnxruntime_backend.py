@@ -56,12 +56,12 @@ class OrtOptions:
             shape, e.g. a description of another token length, costs a session build).
         cpu_arena: ONNX Runtime's CPU memory arena (``enable_cpu_mem_arena``). Each of the four sessions keeps
             its own arena at its peak, so the peaks add up across graphs; without it freed memory goes back
-            to the system allocator and the text encoder, UNet and VAE reuse it in turn.
-        memory_pattern: pre-planned allocation per input shape (``enable_mem_pattern``), kept per shape.
+            to the system allocator and the text encoder, UNet and VAE reuse it in turn. ``None`` = off for
+            an ENGINE_DIR whose graphs weigh more than :data:`LARGE_MODEL_BYTES`, on below (ORT's default).
+        memory_pattern: pre-planned allocation per input shape (``enable_mem_pattern``); ``None`` = on.
         prepacking: let kernels keep a re-laid-out copy of their weights (``session.disable_prepacking`` off);
-            that copy doubles the memory of a convolution- and matmul-heavy graph.
-        ``None`` for these three = :data:`LARGE_MODEL_BYTES` decides: off for an ENGINE_DIR whose graphs
-        weigh more than that (a full-size Stable-Diffusion UNet), ONNX Runtime's default (on) below it.
+            ``None`` = on. (Measured with ``benchmarks/ort_memory.py``: on a half-width Marigold replica
+            switching memory pattern or prepacking off saved nothing once the arena was off.)
     """
 
     providers: tuple[str, ...] | None = None
@@ -185,9 +185,9 @@ def _engine_bytes(engine_dir: Path, manifest: Manifest) -> int:
 
 def resolve_memory_settings(options: OrtOptions, model_bytes: int) -> dict[str, bool]:
     """The arena / memory-pattern / prepacking settings for a model of ``model_bytes`` (``None`` = automatic)."""
-    default = model_bytes <= LARGE_MODEL_BYTES
+    defaults = {"cpu_arena": model_bytes <= LARGE_MODEL_BYTES, "memory_pattern": True, "prepacking": True}
     return {name: default if getattr(options, name) is None else bool(getattr(options, name))
-            for name in ("cpu_arena", "memory_pattern", "prepacking")}
+            for name, default in defaults.items()}
 
 
 def _np_dtype(dtype: torch.dtype) -> Any:
