@@ -1,6 +1,6 @@
 """One-shot device check: a full-size Marigold-v1-1 replica on a GPU, precision, speed; one table.
 
-    python benchmarks/gpu.py                  # on a CUDA machine (about 5 minutes on an H200)
+    python benchmarks/gpu.py                  # on a CUDA machine (sized for under 8 minutes; not yet run on one)
     python benchmarks/gpu.py --cpu --small    # the same code path on the CPU with a small replica (tests)
 
 What it does, in this order:
