@@ -23,6 +23,7 @@ CONFIGS: dict[str, dict | None] = {
     "ort-defaults": {"cpu_arena": True, "memory_pattern": True, "prepacking": True},
     "ort-auto": {},
     "ort-arena-off": {"cpu_arena": False, "memory_pattern": True, "prepacking": True},
+    "ort-arena-pattern-off": {"cpu_arena": False, "memory_pattern": False, "prepacking": True},
     "ort-prepacking-off": {"cpu_arena": True, "memory_pattern": True, "prepacking": False},
 }
 
