@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="deterministic one-step mode (E2E-FT style); default: as the model says (Lotus: one step)")
     p.add_argument("--ensemble", type=int, default=1, help="ensemble size")
     p.add_argument("--resolution", type=int, default=None, help="processing resolution (0 = native)")
+    p.add_argument("--decoder", choices=("auto", "vae"), default="auto",
+                   help="auto = the model's tiny decoder when it has one, else the VAE; vae = always the VAE decoder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="iris_out", help="output directory")
     p.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (for .ply)")
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe = IrisDepthPipeline.from_pretrained(
             model, backend=args.backend, device=args.device, dtype=torch_dtype(args.dtype),
             prediction_space=None if args.prediction_space == "auto" else args.prediction_space,
+            tiny_decoder=False if args.decoder == "vae" else None,
         )
     except IrisError as exc:
         log.error("%s", exc)

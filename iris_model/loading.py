@@ -8,6 +8,7 @@ A model directory holds ``model_index.json`` and one sub-folder per component::
     text_encoder/  config.json + model.safetensors                     (any transformers text model)
     tokenizer/     tokenizer files                                     (its transformers tokenizer)
     scheduler/     scheduler_config.json                               (DDIM, DDPM or LCM)
+    tiny_decoder/  config.json + diffusion_pytorch_model.safetensors   optional (diffusers AutoencoderTiny)
 
 Marigold checkpoints (``MarigoldDepthPipeline``) use this layout and load as they are.
 
@@ -23,12 +24,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .errors import ModelLoadError
 from .lotus import LOTUS_PIPELINES
+
+logger = logging.getLogger(__name__)
 
 MODEL_INDEX = "model_index.json"
 EXTERNAL_REF = "iris_external.json"
@@ -38,6 +45,8 @@ ALLOWED_LIBRARIES = ("diffusers", "transformers")
 ALLOWED_SCHEDULERS = ("DDIMScheduler", "DDPMScheduler", "LCMScheduler")
 MODEL_COMPONENTS = ("unet", "vae", "text_encoder")
 REQUIRED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+#: Components a checkpoint may add, each with the only class it may declare.
+OPTIONAL_COMPONENTS = {"tiny_decoder": ("diffusers", "AutoencoderTiny")}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
@@ -80,6 +89,13 @@ def read_model_index(model_dir: str | Path) -> ModelIndex:
         if library not in ALLOWED_LIBRARIES:
             raise ModelLoadError(index_path, f"component {name!r}: library {library!r} not in {ALLOWED_LIBRARIES}")
         components[name] = (library, class_name)
+    for name, allowed in OPTIONAL_COMPONENTS.items():
+        entry = raw.get(name)
+        if entry is None:
+            continue
+        if not (isinstance(entry, list) and len(entry) == 2 and tuple(entry) == allowed):
+            raise ModelLoadError(index_path, f"optional component {name!r} must be {list(allowed)}, got {entry!r}")
+        components[name] = allowed
     # Lotus checkpoints keep Stable Diffusion 2 base's PNDM scheduler, which they never call (iris_model.lotus).
     allowed = ALLOWED_SCHEDULERS
     if raw.get("_class_name") in LOTUS_PIPELINES:
@@ -131,10 +147,25 @@ def resolve_component_dir(model_dir: Path, name: str) -> Path:
     return folder
 
 
-def check_safetensors(folder: Path) -> None:
-    """Fail unless ``folder`` holds readable safetensors weights (and refuse pickled ones)."""
-    from safetensors import safe_open
+_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 
+
+def weight_variant(file: Path) -> str | None:
+    """The diffusers/transformers variant of a weights file: ``unet.fp16.safetensors`` -> ``fp16``.
+
+    Plain ``diffusion_pytorch_model.safetensors`` / ``model-00001-of-00002.safetensors`` -> ``None``.
+    """
+    stem = _SHARD.sub("", file.name[: -len(".safetensors")])
+    return stem.split(".", 1)[1] if "." in stem else None
+
+
+def select_weights(folder: Path, variant: str | None = None) -> tuple[str | None, list[Path]]:
+    """The safetensors files a component loads, and the variant they belong to.
+
+    ``variant=None`` takes the plain files, or the variant files when one variant is all the folder holds
+    (what ``from_pretrained(..., variant="fp16")`` downloads). An explicit variant is taken when present,
+    else the plain files. Pickled weights are refused, never unpickled.
+    """
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         pickled = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
@@ -143,10 +174,48 @@ def check_safetensors(folder: Path) -> None:
                 folder, f"only pickled weights found ({', '.join(pickled)}); convert them to safetensors"
             )
         raise ModelLoadError(folder, "no *.safetensors weights found")
+    by_variant: dict[str | None, list[Path]] = {}
+    for file in files:
+        by_variant.setdefault(weight_variant(file), []).append(file)
+    if variant is not None and variant in by_variant:
+        return variant, by_variant[variant]
+    if None in by_variant:
+        if variant is not None:
+            logger.info("%s has no %r variant: loading its plain weights", folder, variant)
+        return None, by_variant[None]
+    if variant is not None or len(by_variant) > 1:
+        found = ", ".join(sorted(str(v) for v in by_variant))
+        wanted = f"no {variant!r} variant; " if variant is not None else ""
+        raise ModelLoadError(folder, f"{wanted}the weights here are variants {found}: pass variant= to choose one")
+    (only,) = by_variant
+    return only, by_variant[only]
+
+
+def check_safetensors(files: Path | list[Path]) -> None:
+    """Fail unless every file (or a folder's :func:`select_weights`) is a readable safetensors file whose
+    floating-point tensors are all finite.
+
+    The scan reads each tensor once (about as long as loading it again): NaN or inf weights, e.g. a file
+    overwritten with 0xFF bytes under an intact header, would otherwise load silently and give NaN depth.
+    A start-up forward pass would also catch finite weights that overflow, but costs a model call at every
+    load; the pipeline's run-time check (:class:`~iris_model.errors.NonFiniteOutputError`) covers that case.
+    """
+    from safetensors import safe_open
+
+    if isinstance(files, Path):
+        files = select_weights(files)[1]
     for file in files:
         try:
             with safe_open(str(file), framework="pt") as handle:
-                handle.keys()
+                for key in handle.keys():  # noqa: SIM118 - safe_open handles are not iterable
+                    tensor = handle.get_tensor(key)
+                    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                        bad = int((~torch.isfinite(tensor)).sum())
+                        raise ModelLoadError(
+                            file, f"corrupt weights: tensor {key!r} holds {bad} NaN/inf of {tensor.numel()} values"
+                        )
+        except ModelLoadError:
+            raise
         except Exception as exc:  # safetensors raises several types for truncated/corrupt headers
             raise ModelLoadError(file, f"corrupt safetensors file ({exc})") from exc
 
@@ -160,13 +229,27 @@ def component_class(library: str, class_name: str) -> type:
     return cls
 
 
-def load_torch_module(model_dir: Path, name: str, library: str, class_name: str, **kwargs: Any) -> Any:
-    """Load one weight-carrying component with ``from_pretrained`` from safetensors only."""
+def load_torch_module(
+    model_dir: Path, name: str, library: str, class_name: str, variant: str | None = None, **kwargs: Any
+) -> Any:
+    """Load one weight-carrying component with ``from_pretrained`` from safetensors only.
+
+    ``variant`` (e.g. ``"fp16"``) picks ``*.fp16.safetensors``; see :func:`select_weights`.
+    """
     folder = resolve_component_dir(model_dir, name)
-    check_safetensors(folder)
+    variant, files = select_weights(folder, variant)
+    check_safetensors(files)
     cls = component_class(library, class_name)
+    if variant is not None:
+        kwargs["variant"] = variant
+    if library == "diffusers":  # float32 whatever the files hold; TorchComponents casts to the dtype asked for
+        kwargs.setdefault("torch_dtype", torch.float32)
     try:
-        module = cls.from_pretrained(str(folder), use_safetensors=True, **kwargs)
+        module = _quiet_from_pretrained(cls, folder, **kwargs)
+        if library == "transformers" and any(
+            p.dtype != torch.float32 for p in module.parameters() if p.is_floating_point()
+        ):  # transformers >= 5 keeps the stored dtype (float16 files would run in float16 on the CPU)
+            module = module.to(torch.float32)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -174,6 +257,29 @@ def load_torch_module(model_dir: Path, name: str, library: str, class_name: str,
     module.eval()
     module.requires_grad_(False)
     return module
+
+
+def _quiet_from_pretrained(cls: type, folder: Path, **kwargs: Any) -> Any:
+    """``cls.from_pretrained`` from safetensors without transformers' "Loading weights" progress bar (under
+    ``ros2 launch`` it shows as an empty output line); the user's own setting is restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    config_logger = logging.getLogger("diffusers.configuration_utils")
+    config_logger.addFilter(_own_config_echo)
+    try:
+        return cls.from_pretrained(str(folder), use_safetensors=True, **kwargs)
+    finally:
+        config_logger.removeFilter(_own_config_echo)
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _own_config_echo(record: logging.LogRecord) -> bool:
+    """Drop diffusers' warning that AutoencoderTiny's own saved ``block_out_channels`` is unexpected
+    (``AutoencoderTiny.__init__`` registers that key itself, so every saved tiny decoder carries it)."""
+    return not ("{'block_out_channels'" in record.getMessage() and "AutoencoderTiny" in record.getMessage())
 
 
 def load_tokenizer(model_dir: Path, library: str, class_name: str) -> Any:

@@ -9,11 +9,37 @@ from PIL import Image
 
 from .colorize import colorize_depth
 
+PNG16_INVALID = 0
+PNG16_LEVELS = 65534  # valid depth uses the codes 1..65535
+
+
+def encode_depth_png16(depth: np.ndarray) -> np.ndarray:
+    """Affine-invariant depth in [0, 1] (larger is farther) -> uint16 codes: ``0`` = invalid (NaN / inf),
+    ``1 + round(depth * 65534)`` otherwise, so the nearest valid value (code 1) stays apart from invalid pixels."""
+    depth = np.asarray(depth, dtype=np.float64)
+    valid = np.isfinite(depth)
+    codes = np.full(depth.shape, PNG16_INVALID, dtype=np.uint16)
+    codes[valid] = (1 + np.rint(np.clip(depth[valid], 0.0, 1.0) * PNG16_LEVELS)).astype(np.uint16)
+    return codes
+
+
+def decode_depth_png16(codes: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`encode_depth_png16`: float32 depth in [0, 1], NaN where the code is 0."""
+    codes = np.asarray(codes)
+    depth = (codes.astype(np.float32) - 1.0) / np.float32(PNG16_LEVELS)
+    depth[codes == PNG16_INVALID] = np.nan
+    return depth
+
 
 def save_depth_png16(path: Path, depth: np.ndarray) -> None:
-    """Affine-invariant depth in [0, 1] as a 16-bit PNG (0..65535, larger is farther), as Marigold does."""
-    scaled = np.clip(np.nan_to_num(depth, nan=0.0), 0.0, 1.0) * 65535.0 + 0.5
-    Image.fromarray(scaled.astype(np.uint16)).save(path)
+    """Write depth as a 16-bit PNG with :func:`encode_depth_png16`'s codes (0 = invalid)."""
+    Image.fromarray(encode_depth_png16(depth)).save(path)
+
+
+def load_depth_png16(path: Path) -> np.ndarray:
+    """Read a PNG written by :func:`save_depth_png16` back as float32 depth (NaN = invalid)."""
+    with Image.open(path) as img:
+        return decode_depth_png16(np.asarray(img))
 
 
 def save_colorized_png(path: Path, depth: np.ndarray) -> None:

@@ -92,6 +92,34 @@ class _RunSettings:
             raise Cancelled("prediction cancelled")
 
 
+def _check_finite(prediction: torch.Tensor, latent: torch.Tensor) -> None:
+    """Refuse a NaN/inf depth (corrupt weights, half precision overflowing): it must never be published.
+
+    The final latent is checked as well: a decoder that clamps its read-out (graphs exported before
+    :func:`~iris_model.components.decode_to_depth` kept NaN) would turn an inf into a valid-looking 0 or 1.
+    """
+    for name, tensor in (("depth latent", latent), ("decoded depth", prediction)):
+        if not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise NonFiniteOutputError(
+                f"the model produced a non-finite {name} ({bad} of {tensor.numel()} values NaN or inf): "
+                "corrupt weights, or half precision overflowing (try dtype float32)"
+            )
+
+
+def _check_aspect_ratio(height: int, width: int, resolution: int) -> None:
+    """Refuse an image whose short side the resize (long side -> ``resolution``) would shrink to 0 pixels."""
+    if resolution <= 0:
+        return
+    long_side, short_side = max(height, width), min(height, width)
+    if short_side * resolution // long_side == 0:
+        raise InputError(
+            f"image of {width}x{height} pixels (width x height): its aspect ratio {long_side / short_side:.0f}:1 "
+            f"leaves no pixel on the short side at processing_resolution {resolution} (the resize needs "
+            f"long side <= {resolution} x short side); crop the image or raise processing_resolution"
+        )
+
+
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
@@ -133,6 +161,8 @@ class IrisDepthPipeline:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         prediction_space: str | None = None,
+        variant: str | None = None,
+        tiny_decoder: bool | str | Path | None = None,
         **backend_options: Any,
     ) -> IrisDepthPipeline:
         """Load a model directory (diffusers layout) onto a backend (``torch``, ``onnxruntime``, ``tensorrt``).
@@ -140,6 +170,11 @@ class IrisDepthPipeline:
         Marigold, E2E-FT and Lotus checkpoints load as published. ``prediction_space`` (``depth`` or
         ``disparity``) says what the checkpoint predicts when its files do not (see :mod:`iris_model.lotus`);
         disparity predictions are returned flipped, larger = farther.
+
+        ``variant`` (e.g. ``"fp16"``) loads ``*.fp16.safetensors`` as diffusers does; a checkpoint holding only
+        one variant's files loads without it. ``tiny_decoder``: ``None`` decodes with the checkpoint's tiny
+        decoder when it has one, ``False`` always with the VAE, a folder (torch backend) with that
+        ``AutoencoderTiny`` (e.g. TAESD for Stable-Diffusion-2-based checkpoints); see :meth:`set_decoder`.
 
         Raises :class:`~iris_model.errors.ModelLoadError` with the path and the reason when anything is
         missing or corrupt, and :class:`~iris_model.errors.BackendUnavailableError` for a backend whose
@@ -150,7 +185,10 @@ class IrisDepthPipeline:
 
         model_dir = Path(model_dir)
         index: ModelIndex = read_model_index(model_dir)
-        components = load_components(model_dir, backend, device=device, dtype=dtype, index=index, **backend_options)
+        components = load_components(
+            model_dir, backend, device=device, dtype=dtype, index=index, variant=variant, tiny_decoder=tiny_decoder,
+            **backend_options,
+        )
         tokenizer = load_tokenizer(model_dir, *index.components["tokenizer"])
         scheduler = load_scheduler(model_dir, *index.components["scheduler"])
         known = {"_class_name", "_diffusers_version", "prediction_type", "default_denoising_steps",
@@ -207,6 +245,8 @@ class IrisDepthPipeline:
             "tokenizer": self.tokenizer,
             "scheduler": self.scheduler,
         }
+        if getattr(comps, "tiny_decoder", None) is not None:
+            objects["tiny_decoder"] = comps.tiny_decoder  # type: ignore[attr-defined]
         settings = {
             "prediction_type": "depth",
             "default_denoising_steps": self.default_denoising_steps,
@@ -214,6 +254,21 @@ class IrisDepthPipeline:
             **self.extra_settings,
         }
         write_model_index(model_dir, objects, settings)
+
+    def set_decoder(self, kind: str) -> None:
+        """Decode with the ``tiny`` decoder (when the model has one) or the full ``vae`` decoder."""
+        if kind not in ("tiny", "vae"):
+            raise InputError(f"decoder must be 'tiny' or 'vae', got {kind!r}")
+        has_tiny = getattr(self.components, "tiny_decoder", None) is not None
+        if kind == "tiny" and not has_tiny:
+            raise InputError("this model has no tiny decoder (see tiny_decoder= of from_pretrained)")
+        if has_tiny:
+            self.components.use_tiny_decoder = kind == "tiny"  # type: ignore[attr-defined]
+
+    @property
+    def decoder(self) -> str:
+        """``tiny`` or ``vae``: which decoder turns depth latents into depth."""
+        return "tiny" if getattr(self.components, "use_tiny_decoder", False) else "vae"
 
     def set_scheduler(self, kind: str) -> None:
         """Switch to ``ddim``, ``ddpm`` or ``lcm`` with the same noise schedule and prediction type."""
@@ -285,6 +340,7 @@ class IrisDepthPipeline:
         images = self._load_images(image)
         if len({tuple(img.shape[2:]) for img in images}) > 1:
             raise InputError("images in one call must share a size; call once per size")
+        _check_aspect_ratio(*images[0].shape[2:], resolution)
         texts = [normalize_text(t) for t in _as_list(text)]
         if len(texts) == 1:
             texts = texts * len(images)
@@ -424,13 +480,12 @@ class IrisDepthPipeline:
         self._sync()
         timings["denoise"] += time.perf_counter() - t0
 
-        _check_finite(pred_latent, comps, "latent")  # the decoder's clamp would hide an inf latent
         run.check_cancel()
         t0 = time.perf_counter()
         prediction = torch.cat([comps.decode(pred_latent[i : i + chunk]) for i in range(0, total, chunk)])
         prediction = prediction.float().cpu()
         timings["decode"] += time.perf_counter() - t0
-        _check_finite(prediction, comps, "depth")
+        _check_finite(prediction, pred_latent)
         if run.disparity:
             prediction = 1.0 - prediction
 
@@ -465,17 +520,3 @@ class IrisDepthPipeline:
 def _unet_input(run: _RunSettings, image_latent: torch.Tensor, pred_latent: torch.Tensor) -> torch.Tensor:
     """The UNet's input: image latent ++ current latent (Marigold, Lotus-G), or the image latent alone (Lotus-D)."""
     return image_latent if run.image_only else torch.cat([image_latent, pred_latent], dim=1)
-
-
-def _check_finite(values: torch.Tensor, comps: DepthComponents, what: str) -> None:
-    """Raise :class:`NonFiniteOutputError` when ``values`` hold NaN or inf: such a result is never returned.
-
-    In float16 the UNet or the VAE can overflow; corrupt weights do the same at any precision.
-    """
-    bad = int((~torch.isfinite(values)).sum())
-    if bad:
-        hint = " (half precision can overflow: try dtype float32)" if comps.dtype != torch.float32 else ""
-        raise NonFiniteOutputError(
-            f"the {comps.name} backend produced {bad} non-finite (NaN/inf) {what} values of {values.numel()} "
-            f"at dtype {str(comps.dtype).replace('torch.', '')}{hint}"
-        )

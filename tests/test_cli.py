@@ -23,7 +23,8 @@ def test_predict_writes_all_outputs(tiny_model_dir, tmp_path):
         assert depth.shape == (30, 40) and depth.dtype == np.float32
         png = np.asarray(Image.open(out / f"f{i}_depth.png"))
         assert png.dtype == np.uint16 or png.max() > 255
-        assert np.allclose(png / 65535.0, depth, atol=1 / 65535.0)
+        assert png.min() >= 1  # 0 is reserved for invalid pixels
+        assert np.allclose((png - 1.0) / 65534.0, depth, atol=1 / 65534.0)
         assert np.asarray(Image.open(out / f"f{i}_depth_color.png")).shape == (30, 40, 3)
         header = (out / f"f{i}.ply").read_bytes()[:200].decode("ascii", "ignore")
         assert "element vertex 1200" in header and "property uchar red" in header

@@ -73,7 +73,7 @@ def test_fp16_overflow_is_reported_not_written(overflowing_model_dir, image_file
     rc16, f16 = _predict(overflowing_model_dir, image_file, tmp_path / "fp16", "fp16")
     assert rc16 == 1
     assert not f16.exists() and not (tmp_path / "fp16" / f"{image_file.stem}_depth.png").exists()
-    assert "non-finite" in caplog.text and "float16" in caplog.text
+    assert "non-finite" in caplog.text and "half precision" in caplog.text
 
 
 def test_non_finite_latent_raises_in_the_pipeline(tiny_model_dir):

@@ -114,9 +114,104 @@ def test_half_precision_storage_loads_back_in_float32(tmp_path):
     half = (tmp_path / "half" / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
     assert half < 0.6 * full
     loaded = IrisDepthPipeline.from_pretrained(tmp_path / "half")
-    assert next(loaded.components.unet.parameters()).dtype == torch.float32
+    for name in ("unet", "vae", "text_encoder"):
+        assert next(getattr(loaded.components, name).parameters()).dtype == torch.float32
     assert next(pipe.components.unet.parameters()).dtype == torch.float32  # the original is untouched
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     a = pipe(image, "x", generator=torch.Generator().manual_seed(0)).depth
     b = loaded(image, "x", generator=torch.Generator().manual_seed(0)).depth
     assert np.abs(a - b).max() < 5e-2  # fp16 rounding of the weights only
+
+
+def _overwrite_tensor_data(weights, count=4 << 20):
+    """Overwrite up to ``count`` bytes after the safetensors header with 0xFF (NaN in float32/float16)."""
+    raw = bytearray(weights.read_bytes())
+    start = 8 + int.from_bytes(raw[:8], "little")
+    end = min(len(raw), start + count)
+    raw[start:end] = b"\xff" * (end - start)
+    weights.write_bytes(bytes(raw))
+
+
+def test_nan_weights_under_an_intact_header_fail_at_load_naming_the_file(tiny_model_dir, tmp_path):
+    d = _copy(tiny_model_dir, tmp_path)
+    weights = d / "unet" / "diffusion_pytorch_model.safetensors"
+    _overwrite_tensor_data(weights)
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as handle:  # the header still parses: only the data is bad
+        assert len(list(handle.keys())) > 10
+    with pytest.raises(ModelLoadError, match="NaN/inf") as err:
+        IrisDepthPipeline.from_pretrained(d)
+    assert str(weights) in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["unet", "decoder"])
+def test_non_finite_output_raises_instead_of_returning_depth(tmp_path, where):
+    from iris_model.errors import NonFiniteOutputError
+
+    pipe = make_tiny_pipeline(seed=5, work_dir=tmp_path)
+    if where == "unet":
+        module = pipe.components.unet.conv_out
+        value = float("nan")
+    else:  # an overflowing decoder: +inf would be clipped to a valid-looking 1 without the check
+        module = pipe.components.vae.decoder.conv_out
+        value = float("inf")
+    with torch.no_grad():
+        module.bias.fill_(value)
+    image = np.full((32, 32, 3), 100, dtype=np.uint8)
+    with pytest.raises(NonFiniteOutputError, match="non-finite"):
+        pipe(image, "x", num_inference_steps=1, generator=torch.Generator().manual_seed(0))
+
+
+def _rename_to_variant(model_dir, variant):
+    for file in list(model_dir.rglob("*.safetensors")):
+        file.rename(file.with_name(file.name.replace(".safetensors", f".{variant}.safetensors")))
+
+
+def test_variant_only_checkpoint_loads_and_variant_is_chosen_explicitly(tmp_path):
+    image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+    def run(pipe):
+        return pipe(image, "x", num_inference_steps=1, generator=torch.Generator().manual_seed(0)).depth
+
+    plain = make_tiny_pipeline(seed=6, work_dir=tmp_path)
+    half = make_tiny_pipeline(seed=7, work_dir=tmp_path)
+    only = tmp_path / "only_fp16"
+    half.save_pretrained(only, weights_dtype=torch.float16)
+    _rename_to_variant(only, "fp16")  # the layout from_pretrained(..., variant="fp16") downloads
+    assert not [p for p in only.rglob("*.safetensors") if ".fp16." not in p.name]
+    reference = run(IrisDepthPipeline.from_pretrained(only, variant="fp16"))
+    assert np.array_equal(run(IrisDepthPipeline.from_pretrained(only)), reference)
+    assert np.abs(reference - run(half)).max() < 5e-2  # the fp16-rounded weights of `half`
+
+    both = tmp_path / "both"
+    plain.save_pretrained(both)
+    half.save_pretrained(tmp_path / "tmp_half", weights_dtype=torch.float16)
+    _rename_to_variant(tmp_path / "tmp_half", "fp16")
+    for name in ("unet", "vae", "text_encoder"):
+        for file in (tmp_path / "tmp_half" / name).glob("*.fp16.safetensors"):
+            shutil.copy2(file, both / name / file.name)
+    assert np.array_equal(run(IrisDepthPipeline.from_pretrained(both)), run(plain))
+    assert np.array_equal(run(IrisDepthPipeline.from_pretrained(both, variant="fp16")), reference)
+
+
+def test_several_variants_without_plain_weights_ask_for_one(tiny_model_dir, tmp_path):
+    d = _copy(tiny_model_dir, tmp_path)
+    for file in list((d / "unet").glob("*.safetensors")):
+        shutil.copy2(file, file.with_name(file.name.replace(".safetensors", ".bf16.safetensors")))
+        file.rename(file.with_name(file.name.replace(".safetensors", ".fp16.safetensors")))
+    with pytest.raises(ModelLoadError, match="bf16, fp16: pass variant="):
+        IrisDepthPipeline.from_pretrained(d)
+    assert IrisDepthPipeline.from_pretrained(d, variant="bf16") is not None
+    with pytest.raises(ModelLoadError, match="no 'int8' variant"):
+        IrisDepthPipeline.from_pretrained(d, variant="int8")
+
+
+def test_loading_shows_no_progress_bar(tiny_model_dir, capfd):
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    IrisDepthPipeline.from_pretrained(tiny_model_dir)
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "\r" not in err
+    assert hf_logging.is_progress_bar_enabled()  # the user's setting is restored

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                            "build float16 engines (the VAE stays float32)")
     precision.add_argument("--bf16", action="store_true", help="build bfloat16 engines (GPUs with sm >= 80)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18; 17..24)")
+    p.add_argument("--tiny-decoder", default=None, metavar="DIR|off",
+                   help="export this AutoencoderTiny folder (e.g. TAESD) as the tiny decoder graph; 'off' = none; "
+                        "default: the checkpoint's own tiny_decoder/ when it has one")
     p.add_argument("--no-engines", action="store_true", help="write the ONNX graphs only")
     p.add_argument("--engines-only", action="store_true", help="build engines for an existing ENGINE_DIR")
     p.add_argument("--workspace-gb", type=float, default=None, help="TensorRT workspace limit in GiB")
@@ -65,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
                 height=args.height, width=args.width, max_batch=args.max_batch,
                 opset=args.opset or DEFAULT_OPSET, fp16=args.fp16,
             )
-            export_onnx(args.model_dir, args.out, settings, progress=_say)
+            tiny: bool | Path | None = None
+            if args.tiny_decoder is not None:
+                tiny = False if args.tiny_decoder == "off" else Path(args.tiny_decoder)
+            export_onnx(args.model_dir, args.out, settings, progress=_say, tiny_decoder=tiny)
             engine_dir = args.out
         if args.no_engines:
             _say(f"done: {engine_dir} (ONNX only, as asked)")

@@ -5,7 +5,8 @@ Layout of an ENGINE_DIR (written by :func:`iris_model.export.export_onnx`)::
     manifest.json                  this file: shapes, dtypes, opset, source hash, exporter versions
     model_index.json tokenizer/ scheduler/   copied from the checkpoint (the pipeline loads them as usual)
     unet/ vae/ text_encoder/       config.json only (no weights: they live in the graphs)
-    onnx/<graph>.onnx              text_encoder, vae_encoder, unet, vae_decoder (+ .onnx.data when > 2 GB)
+    onnx/<graph>.onnx              text_encoder, vae_encoder, unet, vae_decoder (+ .onnx.data when > 2 GB), and
+                                   tiny_decoder when the checkpoint has one
     onnx/<graph>.fp16.onnx         with --fp16: float16 text encoder and UNet for TensorRT's strongly typed build
     engines/<key>.engine + .json   TensorRT engines, keyed by GPU, TensorRT version, shape and precision
 """
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
-from ..loading import MODEL_INDEX, REQUIRED_COMPONENTS, resolve_component_dir
+from ..loading import MODEL_INDEX, OPTIONAL_COMPONENTS, REQUIRED_COMPONENTS, resolve_component_dir
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 GRAPHS = ("text_encoder", "vae_encoder", "unet", "vae_decoder")
+#: exported when the checkpoint has them; backends use them unless told not to
+OPTIONAL_GRAPHS = ("tiny_decoder",)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class Manifest:
     graphs: dict[str, GraphEntry]
     format_version: int = FORMAT_VERSION
     notes: dict[str, str] = field(default_factory=dict)
+
+    def graph_names(self) -> tuple[str, ...]:
+        """The required graphs and the optional ones this ENGINE_DIR holds, in build order."""
+        return GRAPHS + tuple(g for g in OPTIONAL_GRAPHS if g in self.graphs)
 
     @property
     def latent_height(self) -> int:
@@ -119,6 +126,18 @@ class Manifest:
         return manifest
 
 
+def select_graphs(manifest: Manifest, tiny_decoder: bool | None, engine_dir: Path) -> tuple[str, ...]:
+    """The graphs a backend loads: the required four, plus the tiny decoder when exported, unless
+    ``tiny_decoder=False`` (``True`` insists on it)."""
+    names = manifest.graph_names()
+    if tiny_decoder is True and "tiny_decoder" not in names:
+        raise ModelLoadError(engine_dir, "tiny_decoder=True, but this ENGINE_DIR has no tiny_decoder graph "
+                                         "(export a checkpoint that has one)")
+    if tiny_decoder is False:
+        names = tuple(n for n in names if n != "tiny_decoder")
+    return names
+
+
 def sha256_files(paths: Iterable[Path], root: Path | None = None) -> str:
     """SHA-256 over the files' relative names and contents, in the given order."""
     digest = hashlib.sha256()
@@ -144,7 +163,8 @@ def checkpoint_sha256(model_dir: Path) -> str:
     model_dir = Path(model_dir)
     digest = hashlib.sha256()
     digest.update(sha256_files([model_dir / MODEL_INDEX], model_dir).encode())
-    for name in REQUIRED_COMPONENTS:
+    optional = [name for name in OPTIONAL_COMPONENTS if (model_dir / name).is_dir()]
+    for name in (*REQUIRED_COMPONENTS, *optional):
         folder = resolve_component_dir(model_dir, name)
         files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
         digest.update(name.encode() + b"\0" + sha256_files(files, folder).encode())

@@ -1,4 +1,5 @@
-"""A checkpoint -> four ONNX graphs (text encoder, VAE encoder, UNet, VAE decoder) + ENGINE_DIR layout.
+"""A checkpoint -> four ONNX graphs (text encoder, VAE encoder, UNet, VAE decoder) + ENGINE_DIR layout, and a
+fifth (``tiny_decoder``) when the checkpoint has a tiny decoder.
 
 Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript), the exporter torch 2.9+
 maintains; the TorchScript one is deprecated. Opset 18 (the dynamo exporter's native opset, inside
@@ -11,6 +12,7 @@ Graph I/O (B batch, L tokens, D text width, C latent channels, f VAE stride, h =
 - ``vae_encoder``:  ``image [B, 3, H, W] in [-1, 1] -> latent [B, C, h, w]`` (latent mode * scaling factor)
 - ``unet``:         ``sample [B, 2C, h, w], timestep [1] int64, encoder_hidden_states [B, L, D] -> [B, C, h, w]``
 - ``vae_decoder``:  ``latent [B, C, h, w] -> depth [B, 1, H, W]`` in [0, 1] (/ scaling, channel mean, clamp)
+- ``tiny_decoder``: as ``vae_decoder``, through the checkpoint's ``AutoencoderTiny`` (optional)
 
 Every axis but channels is dynamic in the ONNX graphs, so ONNX Runtime runs any processing resolution
 exactly as torch does. ``--height/--width`` fix the TensorRT profiles (optimum and maximum size) and
@@ -40,6 +42,7 @@ from ..lotus import lotus_variant, prediction_space
 from ..pipeline import MAX_ENSEMBLE, MAX_PROCESSING_RESOLUTION
 from .manifest import (
     GRAPHS,
+    OPTIONAL_GRAPHS,
     GraphEntry,
     Manifest,
     TensorSpec,
@@ -113,6 +116,19 @@ class VaeDecoderGraph(torch.nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return decode_to_depth(self.vae.decode(latent / self.scaling_factor, return_dict=False)[0], self.readout)
+
+
+class TinyDecoderGraph(torch.nn.Module):
+    """``latent [B, C, h, w] -> depth [B, 1, H, W] in [0, 1]`` through the tiny decoder (``AutoencoderTiny``)."""
+
+    def __init__(self, tiny: torch.nn.Module, readout: str = "marigold") -> None:
+        super().__init__()
+        self.tiny = tiny
+        self.scaling_factor = float(tiny.config.scaling_factor)
+        self.readout = readout
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return decode_to_depth(self.tiny.decode(latent / self.scaling_factor, return_dict=False)[0], self.readout)
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -220,8 +236,12 @@ def export_onnx(
     out_dir: str | Path,
     settings: ExportSettings,
     progress: Callable[[str], None] | None = None,
+    tiny_decoder: bool | str | Path | None = None,
 ) -> Manifest:
     """Export a checkpoint's four components to ``out_dir/onnx`` and lay out a loadable ENGINE_DIR.
+
+    ``tiny_decoder`` as in :meth:`TorchComponents.from_pretrained`: the checkpoint's own is exported as a fifth
+    graph unless ``False``; a folder (e.g. TAESD for a Stable-Diffusion-2-based checkpoint) is exported instead.
 
     ``IrisDepthPipeline.from_pretrained(out_dir, backend="onnxruntime")`` loads the result. Raises
     :class:`ModelLoadError` for an unreadable checkpoint and :class:`InputError` for bad settings.
@@ -235,7 +255,9 @@ def export_onnx(
     index = read_model_index(model_dir)
     if (model_dir / "manifest.json").is_file():
         raise ModelLoadError(model_dir, "this is already an exported ENGINE_DIR; export from the checkpoint")
-    comps = TorchComponents.from_pretrained(model_dir, device="cpu", dtype=torch.float32, index=index)
+    comps = TorchComponents.from_pretrained(
+        model_dir, device="cpu", dtype=torch.float32, index=index, tiny_decoder=tiny_decoder
+    )
     settings.validate(comps.vae_scale_factor)
     text_config = comps.text_encoder.config
     hidden = int(text_config.hidden_size)
@@ -294,6 +316,12 @@ def export_onnx(
             ["latent"], ["depth"], {"latent": {0: batch, 2: lh, 3: lw}},
         ),
     ]
+    if comps.tiny_decoder is not None:
+        jobs.append((
+            "tiny_decoder", TinyDecoderGraph(comps.tiny_decoder, comps.depth_readout),
+            (torch.randn(ex_b, C, ex_h, ex_w, generator=gen),),
+            ["latent"], ["depth"], {"latent": {0: batch, 2: lh, 3: lw}},
+        ))
     graphs: dict[str, GraphEntry] = {}
     for number, (name, module, args, inputs, outputs, dynamic) in enumerate(jobs, 1):
         path = onnx_dir / f"{name}.onnx"
@@ -332,7 +360,7 @@ def export_onnx(
 
     _write_loadable_layout(model_dir, out_dir, comps, index.raw, settings)
     manifest = Manifest(
-        source={"path": str(model_dir.resolve()), "sha256": source_hash},
+        source={"path": str(model_dir.resolve()), "sha256": source_hash, **_tiny_source(tiny_decoder)},
         exporter={**library_versions(), "exporter": "torch.onnx.export(dynamo=True)"},
         opset=settings.opset,
         height=settings.height,
@@ -346,10 +374,19 @@ def export_onnx(
         graphs=graphs,
         notes={"fp16": "text_encoder, unet" if settings.fp16 else "none"},
     )
-    assert set(manifest.graphs) == set(GRAPHS)
+    assert set(GRAPHS) <= set(manifest.graphs) <= set(GRAPHS) | set(OPTIONAL_GRAPHS)
     manifest.save(out_dir)
     say(f"wrote {out_dir / 'manifest.json'}")
     return manifest
+
+
+def _tiny_source(tiny_decoder: bool | str | Path | None) -> dict[str, str]:
+    """The manifest's record of a tiny decoder taken from outside the checkpoint (path and content hash)."""
+    if not isinstance(tiny_decoder, (str, Path)):
+        return {}
+    folder = Path(tiny_decoder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {"tiny_decoder_path": str(folder.resolve()), "tiny_decoder_sha256": sha256_files(files, folder)}
 
 
 def _write_loadable_layout(
@@ -360,6 +397,8 @@ def _write_loadable_layout(
         copy_component(model_dir, name, out_dir)
     comps.unet.save_config(str(out_dir / "unet"))
     comps.vae.save_config(str(out_dir / "vae"))
+    if comps.tiny_decoder is not None:
+        comps.tiny_decoder.save_config(str(out_dir / "tiny_decoder"))
     comps.text_encoder.config.save_pretrained(str(out_dir / "text_encoder"))
     raw = dict(index_raw)
     if lotus_variant(raw):  # the ENGINE_DIR's name no longer says whether the checkpoint predicts disparity

@@ -38,7 +38,7 @@ TENSORRT_MISSING = (
     "on a machine with an NVIDIA GPU) / or use the onnxruntime backend"
 )
 PRECISIONS = ("fp32", "fp16", "bf16")
-VAE_GRAPHS = ("vae_encoder", "vae_decoder")
+VAE_GRAPHS = ("vae_encoder", "vae_decoder", "tiny_decoder")  # built in fp32, as the torch backend runs them
 DEFAULT_OPT_TOKENS = 16  # typical short scene descriptions; longer ones run too, tuned a little less
 
 
@@ -134,7 +134,7 @@ def profile_shapes(
             "timestep": ((1,), (1,), (1,)),
             "encoder_hidden_states": ((1, 1, d), (ob, ot, d), (nb, nt, d)),
         }
-    if component == "vae_decoder":
+    if component in ("vae_decoder", "tiny_decoder"):
         return {"latent": ((1, c, 1, 1), (ob, c, lh, lw), (nb, c, top, top))}
     raise InputError(f"unknown component {component!r}")
 
@@ -376,18 +376,20 @@ def ensure_engines(
     build: bool = True,
     say: Callable[[str], None] | None = None,
     manifest: Manifest | None = None,
+    tiny_decoder: bool | None = None,
 ) -> dict[str, Path]:
     """Make sure every component has an engine for this GPU and TensorRT; build what is missing or stale.
 
-    Returns component -> engine path. With ``build=False`` a missing or stale engine is refused instead.
+    Returns component -> engine path. With ``build=False`` a missing or stale engine is refused instead. The
+    tiny decoder's engine is included when the ENGINE_DIR has its graph, unless ``tiny_decoder=False``.
     """
     engine_dir = Path(engine_dir)
     manifest = manifest or Manifest.load(engine_dir)
     target = GpuTarget.current(device_index)
     out: dict[str, Path] = {}
-    from .manifest import GRAPHS
+    from .manifest import select_graphs
 
-    for component in GRAPHS:
+    for component in select_graphs(manifest, tiny_decoder, engine_dir):
         plan = plan_engine(engine_dir, manifest, component, target, precision)
         if plan.action == "refuse" or (plan.action == "build" and not build):
             raise ModelLoadError(plan.engine_path, plan.reason)

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..components import TINY_DECODER
 from ..errors import BackendUnavailableError, InputError, ModelLoadError
-from ..export.manifest import GRAPHS, Manifest, onnx_files
+from ..export.manifest import Manifest, onnx_files, select_graphs
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 #: Above this total size of the ONNX files (weights included) the memory-saving session settings are the
@@ -209,11 +210,13 @@ class OnnxRuntimeComponents:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         manifest: Manifest | None = None,
+        tiny_decoder: bool | None = None,
         **options: Any,
     ) -> None:
         ort = _import_ort()
         self.engine_dir = Path(engine_dir)
         self.manifest = manifest or Manifest.load(self.engine_dir)
+        graph_names = select_graphs(self.manifest, tiny_decoder, self.engine_dir)
         if dtype != torch.float32:
             raise InputError(
                 f"the onnxruntime backend runs the exported float32 graphs; got dtype={dtype}. "
@@ -265,7 +268,7 @@ class OnnxRuntimeComponents:
 
         providers = [self._provider_entry(p) for p in self.providers]
         self.graphs: dict[str, _Graph] = {}
-        for graph in GRAPHS:
+        for graph in graph_names:
             entry = m.graphs[graph]
             path = self.engine_dir / entry.file
             if not path.is_file():
@@ -274,6 +277,9 @@ class OnnxRuntimeComponents:
             self.graphs[graph] = _Graph(
                 ort, path, make_options, providers, options.io_binding, axes, options.fixed_shapes
             )
+        self.tiny_decoder = self.graphs.get(TINY_DECODER)
+        #: decode with the exported tiny decoder when there is one (``pipe.set_decoder``)
+        self.use_tiny_decoder = self.tiny_decoder is not None
 
     def _provider_entry(self, provider: str) -> Any:
         device_id = self.device.index or 0
@@ -338,4 +344,5 @@ class OnnxRuntimeComponents:
         latent = self._f32(latents)
         b, _, h, w = latent.shape
         f = self.vae_scale_factor
-        return self.graphs["vae_decoder"]({"latent": latent}, self._empty(b, 1, h * f, w * f))
+        graph = TINY_DECODER if self.use_tiny_decoder and self.tiny_decoder is not None else "vae_decoder"
+        return self.graphs[graph]({"latent": latent}, self._empty(b, 1, h * f, w * f))

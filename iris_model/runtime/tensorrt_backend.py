@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..components import TINY_DECODER
 from ..errors import BackendUnavailableError, InputError, ModelLoadError
-from ..export.manifest import GRAPHS, Manifest
+from ..export.manifest import Manifest
 from ..export.tensorrt_build import PRECISIONS, ensure_engines, require_tensorrt
 
 if TYPE_CHECKING:
@@ -162,6 +163,8 @@ class TensorRTComponents:
         build: build missing or stale engines from the ONNX (else refuse them).
         opt_batch: the batch size the engines are tuned for.
         workspace_gb: TensorRT's workspace memory pool limit, GiB (default: TensorRT's).
+        tiny_decoder: ``None`` decodes with the tiny decoder's engine when the ENGINE_DIR has its graph,
+            ``False`` always with the VAE decoder's, ``True`` insists on the tiny one.
     """
 
     name = "tensorrt"
@@ -176,6 +179,7 @@ class TensorRTComponents:
         opt_batch: int = 1,
         workspace_gb: float | None = None,
         progress: Callable[[str], None] | None = None,
+        tiny_decoder: bool | None = None,
     ) -> None:
         require_tensorrt()
         import tensorrt as trt
@@ -208,12 +212,18 @@ class TensorRTComponents:
         workspace = None if workspace_gb is None else int(workspace_gb * (1 << 30))
         with torch.cuda.device(self.device):
             paths = ensure_engines(
-                self.engine_dir, precision, self.device.index or 0, opt_batch, workspace, build, progress, m
+                self.engine_dir, precision, self.device.index or 0, opt_batch, workspace, build, progress, m,
+                tiny_decoder,
             )
             self._trt_logger = trt.Logger(trt.Logger.WARNING)
             self._runtime = trt.Runtime(self._trt_logger)
             self.stream = torch.cuda.Stream(self.device)
-            self.engines = {name: TrtEngine(self._runtime, paths[name], self.device, self.stream) for name in GRAPHS}
+            self.engines = {
+                name: TrtEngine(self._runtime, path, self.device, self.stream) for name, path in paths.items()
+            }
+        #: decode with the tiny decoder's engine when the ENGINE_DIR has one (``pipe.set_decoder``)
+        self.tiny_decoder = self.engines.get(TINY_DECODER)
+        self.use_tiny_decoder = self.tiny_decoder is not None
 
     @classmethod
     def from_engine_dir(
@@ -283,4 +293,5 @@ class TensorRTComponents:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         f = self.vae_scale_factor
         self._check_size(latents.shape[2] * f, latents.shape[3] * f)
-        return self._run("vae_decoder", {"latent": latents.to(self.device)}, copy=True)
+        engine = TINY_DECODER if self.use_tiny_decoder and self.tiny_decoder is not None else "vae_decoder"
+        return self._run(engine, {"latent": latents.to(self.device)}, copy=True)

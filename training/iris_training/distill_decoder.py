@@ -1,0 +1,224 @@
+"""Distil a tiny depth decoder (diffusers' ``AutoencoderTiny``, TAESD's architecture) from a model's own VAE.
+
+    python -m iris_training.distill_decoder MODEL_DIR --out RUN_DIR --steps 2000
+
+The teacher is the checkpoint's VAE decoder; the student is the decoder half of an ``AutoencoderTiny`` that
+reads the same (scaled, UNet-space) latents. Training data are the VAE encoder's latents of synthetic RGB images
+and of synthetic depth maps (normalized to [-1, 1] per image as Marigold trains, repeated to 3 channels), the
+latter lightly perturbed with Gaussian noise so the student also sees latents near the depth manifold, as a
+denoiser's output is. A bank of random latent crops is decoded by the teacher once (``--pairs``; the teacher's
+decode would otherwise be most of each step's cost); each step fits the student to the teacher's 3-channel
+output (L1) and to its depth read-out (channel mean, clipped; L1, weighted) on a batch drawn from it.
+
+Written to ``RUN_DIR``: ``tiny_decoder/`` (the student as a loadable ``AutoencoderTiny``, safetensors; its
+encoder is unused and kept minimal), ``state/`` (optimizer and progress, pickle-free, for ``--resume``) and
+``log.jsonl`` (loss and the validation depth error against the teacher per save). The latents are cached in
+``RUN_DIR/latents.safetensors``, the teacher's crops in ``teacher_targets.safetensors``. Add the result to a
+checkpoint with :func:`iris_model.components.add_tiny_decoder`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from iris_model.components import decode_to_depth, make_tiny_decoder
+from iris_model.loading import load_torch_module, read_model_index
+
+from .state import load_optimizer, save_optimizer
+from .targets import normalize_depth
+
+logger = logging.getLogger(__name__)
+
+
+def encode_bank(vae: Any, dataset: Any, count: int, batch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """(depth latents, RGB latents) ``[count, C, h, w]`` each: VAE latent mode times the scaling factor."""
+    sf = float(vae.config.scaling_factor)
+    depth_z, rgb_z = [], []
+    start = time.time()
+    for lo in range(0, count, batch):
+        samples = [dataset[i] for i in range(lo, min(lo + batch, count))]
+        rgb = torch.stack([s["rgb"] for s in samples]) * 2 - 1
+        depth = normalize_depth(torch.stack([s["depth"] for s in samples]), torch.stack([s["valid"] for s in samples]))
+        depth = depth[:, None].repeat(1, 3, 1, 1)
+        with torch.inference_mode():
+            depth_z.append(vae.encode(depth).latent_dist.mode() * sf)
+            rgb_z.append(vae.encode(rgb).latent_dist.mode() * sf)
+        if lo // batch % 10 == 0:
+            logger.info("encoded %d/%d scenes (%.0f s)", min(lo + batch, count), count, time.time() - start)
+    return torch.cat(depth_z), torch.cat(rgb_z)
+
+
+def load_or_encode(path: Path, vae: Any, dataset: Any, count: int) -> dict[str, torch.Tensor]:
+    if path.is_file():
+        bank = load_file(str(path))
+        if bank["depth"].shape[0] >= count:
+            return {k: v[:count] for k, v in bank.items()}
+    depth, rgb = encode_bank(vae, dataset, count)
+    bank = {"depth": depth.contiguous(), "rgb": rgb.contiguous()}
+    save_file(bank, str(path))
+    return bank
+
+
+def teacher_decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return vae.decode(latents / float(vae.config.scaling_factor), return_dict=False)[0]
+
+
+def draw_batch(bank: dict[str, torch.Tensor], batch: int, crop: int, rgb_fraction: float, noise: float,
+               gen: torch.Generator) -> torch.Tensor:
+    """Random latent crops ``[batch, C, crop, crop]``: depth latents (noise-perturbed) and some RGB latents."""
+    out = []
+    for _ in range(batch):
+        kind = "rgb" if torch.rand((), generator=gen) < rgb_fraction else "depth"
+        pool = bank[kind]
+        i = int(torch.randint(pool.shape[0], (), generator=gen))
+        z = pool[i]
+        h, w = z.shape[1:]
+        ch, cw = min(crop, h), min(crop, w)
+        y = int(torch.randint(h - ch + 1, (), generator=gen))
+        x = int(torch.randint(w - cw + 1, (), generator=gen))
+        z = z[:, y : y + ch, x : x + cw]
+        if kind == "depth" and noise > 0:
+            z = z + torch.randn(z.shape, generator=gen) * noise * float(torch.rand((), generator=gen))
+        out.append(z)
+    return torch.stack(out)
+
+
+def validation_error(student: Any, vae: Any, latents: torch.Tensor) -> float:
+    """Mean absolute difference of the depth read-outs (in [0, 1]) of student and teacher on full latents."""
+    with torch.inference_mode():
+        errors = [
+            (decode_to_depth(student.decode(z[None], return_dict=False)[0])
+             - decode_to_depth(teacher_decode(vae, z[None]))).abs().mean()
+            for z in latents
+        ]
+    return float(torch.stack(errors).mean())
+
+
+def load_or_build_targets(path: Path, vae: Any, bank: dict[str, torch.Tensor], count: int, crop: int,
+                          rgb_fraction: float, noise: float, seed: int, chunk: int = 16) -> dict[str, torch.Tensor]:
+    """``count`` latent crops and the teacher's decoded images of them, computed once (the teacher's decode is
+    most of the cost of a step) and cached in ``path``; targets stored in float16."""
+    if path.is_file():
+        cached = load_file(str(path))
+        if cached["latents"].shape[0] >= count and cached["latents"].shape[-1] == crop:
+            return {k: v[:count] for k, v in cached.items()}
+    gen = torch.Generator().manual_seed(seed)
+    latents, targets = [], []
+    start = time.time()
+    for lo in range(0, count, chunk):
+        z = draw_batch(bank, min(chunk, count - lo), crop, rgb_fraction, noise, gen)
+        latents.append(z)
+        targets.append(teacher_decode(vae, z).half())
+        if lo // chunk % 10 == 0:
+            logger.info("teacher decoded %d/%d crops (%.0f s)", lo + z.shape[0], count, time.time() - start)
+    out = {"latents": torch.cat(latents).contiguous(), "targets": torch.cat(targets).contiguous()}
+    save_file(out, str(path))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model_dir", type=Path, help="checkpoint whose VAE is the teacher")
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumable)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=12, help="latent crop side (pixels = crop * VAE stride)")
+    p.add_argument("--pairs", type=int, default=1600, help="latent crops decoded by the teacher once, trained on")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--width", type=int, default=32, help="decoder channel width (all blocks)")
+    p.add_argument("--blocks", default="3,3,3,1", help="AutoencoderTiny num_decoder_blocks")
+    p.add_argument("--scenes", type=int, default=400, help="synthetic training scenes encoded")
+    p.add_argument("--val-scenes", type=int, default=16)
+    p.add_argument("--image-height", type=int, default=192)
+    p.add_argument("--image-width", type=int, default=256)
+    p.add_argument("--rgb-fraction", type=float, default=0.2)
+    p.add_argument("--latent-noise", type=float, default=0.3, help="largest std of the noise on depth latents")
+    p.add_argument("--depth-weight", type=float, default=2.0)
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--cache", default="", help="synthetic sample cache folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from .synthetic.registered import open_synthetic
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    index = read_model_index(args.model_dir)
+    vae = load_torch_module(args.model_dir, "vae", *index.components["vae"])
+    blocks = tuple(int(b) for b in args.blocks.split(","))
+    state_dir = out / "state"
+    if args.resume and (state_dir / "progress.json").is_file():
+        from diffusers import AutoencoderTiny
+
+        student = AutoencoderTiny.from_pretrained(str(out / "tiny_decoder"), use_safetensors=True)
+        progress = json.loads((state_dir / "progress.json").read_text())
+    else:
+        student = make_tiny_decoder(int(vae.config.latent_channels), args.width, blocks)
+        progress = {"step": 0}
+    student.train()
+    student.encoder.requires_grad_(False)
+    params = list(student.decoder.parameters())
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    if progress["step"]:
+        load_optimizer(optimizer, state_dir)
+
+    size = dict(height=args.image_height, width=args.image_width)
+    train = open_synthetic(args.cache, split="train", size=max(args.scenes, 1), **size)
+    val = open_synthetic(args.cache, split="val", size=max(args.val_scenes, 1), **size)
+    bank = load_or_encode(out / "latents.safetensors", vae, train, args.scenes)
+    val_bank = load_or_encode(out / "val_latents.safetensors", vae, val, args.val_scenes)["depth"]
+    pairs = load_or_build_targets(out / "teacher_targets.safetensors", vae, bank, args.pairs, args.crop,
+                                  args.rgb_fraction, args.latent_noise, args.seed)
+    gen = torch.Generator().manual_seed(args.seed + progress["step"])
+    log = (out / "log.jsonl").open("a")
+    start, step = time.time(), progress["step"]
+    running = 0.0
+    while step < args.steps:
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))  # cosine decay to 0
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        pick = torch.randint(pairs["latents"].shape[0], (args.batch,), generator=gen)
+        z, target = pairs["latents"][pick], pairs["targets"][pick].float()
+        pred = student.decode(z, return_dict=False)[0]
+        depth_t = target.mean(1).clamp(-1, 1)
+        loss = F.l1_loss(pred, target) + args.depth_weight * F.l1_loss(pred.mean(1).clamp(-1, 1), depth_t)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        running += float(loss.detach())
+        if step % args.save_every == 0 or step == args.steps:
+            student.eval()
+            val_err = validation_error(student, vae, val_bank)
+            student.train()
+            student.save_pretrained(str(out / "tiny_decoder"), safe_serialization=True)
+            state_dir.mkdir(exist_ok=True)
+            save_optimizer(optimizer, state_dir)
+            (state_dir / "progress.json").write_text(json.dumps({"step": step}) + "\n")
+            record = {"step": step, "loss": running / args.save_every, "val_depth_l1": val_err, "lr": lr,
+                      "elapsed_s": round(time.time() - start, 1)}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            logger.info("step %d loss %.4f val depth L1 %.4f (%.0f s)", step, record["loss"], val_err,
+                        time.time() - start)
+            running = 0.0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
