@@ -160,17 +160,21 @@ def speed_rows(table: Table, pipes: dict[str, IrisDepthPipeline], sizes: list[tu
                           f"{ms:.1f}{extra}")
 
 
-def tiny_decoder_rows(table: Table, pipe: IrisDepthPipeline, size: tuple[int, int], runs: int) -> None:
+def tiny_decoder_rows(table: Table, pipe: IrisDepthPipeline, size: tuple[int, int], runs: int, label: str) -> None:
+    """VAE decoder against the tiny decoder (``AutoencoderTiny``) on one latent, when the model has one."""
     comps = pipe.components
-    tiny = getattr(comps, "tiny_decoder", None)
-    if tiny is None:
-        table.add("decoder", "tiny decoder", "present", "no (this checkpoint has none)")
+    if getattr(comps, "tiny_decoder", None) is None:
+        table.add("decoder", f"{label}: tiny decoder", "present", "no (this checkpoint has none)")
         return
-    latent = torch.randn(1, comps.latent_channels, size[0] // comps.vae_scale_factor,
-                         size[1] // comps.vae_scale_factor, device=comps.device)
-    full = _median_ms(lambda: comps.decode(latent), comps.device, runs, 1)
-    table.add("decoder", f"VAE decoder, {size[1]}x{size[0]}", "ms", f"{full:.1f}")
-    table.add("decoder", "tiny decoder", "present", "yes (decode() timing above uses the component's default)")
+    f = comps.vae_scale_factor
+    latent = torch.randn(1, comps.latent_channels, size[0] // f, size[1] // f, device=comps.device)
+    times = {}
+    for use_tiny in (False, True):
+        comps.use_tiny_decoder = use_tiny
+        times[use_tiny] = _median_ms(lambda: comps.decode(latent), comps.device, runs, 1)
+    comps.use_tiny_decoder = True
+    table.add("decoder", f"{label}: VAE / tiny decoder, {size[1]}x{size[0]}", "decode ms",
+              f"{times[False]:.1f} / {times[True]:.1f} ({times[False] / times[True]:.1f}x)")
 
 
 def default_model_rows(table: Table, device: torch.device, runs: int, ort_cuda: bool, size: tuple[int, int]) -> None:
@@ -187,6 +191,8 @@ def default_model_rows(table: Table, device: torch.device, runs: int, ort_cuda: 
         steps = pipe.default_denoising_steps
         ms = _median_ms(lambda p=pipe, s=steps: _predict(p, image, s), device, runs, 1)
         table.add("default", f"embedded model {name}, {size[1]}x{size[0]}, {steps} steps", "frame ms", f"{ms:.1f}")
+        if name == "fp32":
+            tiny_decoder_rows(table, pipe, size, runs, "embedded model")
     if not ort_cuda:
         table.add("onnxrt", "CUDAExecutionProvider", "present", "no (onnxruntime here has no CUDA provider)")
         return
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         compiled.components.unet = torch.compile(compiled.components.unet)
         pipes["fp16+compile"] = compiled
     sections.append(("speed", lambda: speed_rows(table, pipes, sizes, runs, not args.no_compile)))
-    sections.append(("decoder", lambda: tiny_decoder_rows(table, base, sizes[-1], runs)))
+    sections.append(("decoder", lambda: tiny_decoder_rows(table, base, sizes[-1], runs, "replica")))
     if not args.no_default_model:
         frame = (48, 64) if args.small else (480, 640)
         sections.append(("default", lambda: default_model_rows(table, device, runs, ort_cuda, frame)))

@@ -35,7 +35,7 @@ def test_gpu_check_cpu_small_prints_its_table(capsys, one_torch_thread):
                 row = re.search(rf"\| speed +\| {dtype}, {size}, {steps} step\(s\) +\| end-to-end ms +\| ([0-9.]+)",
                                 table)
                 assert row and float(row.group(1)) > 0
-    assert "tiny decoder" in table and "| total" in table
+    assert "replica: tiny decoder" in table and "| total" in table
 
 
 def test_gpu_check_without_a_gpu_says_so(capsys):
