@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iris_model import IrisDepthPipeline
+from iris_model.cli import DTYPES, torch_dtype
 from iris_model.errors import IrisError
 
 COMPONENTS = ("text", "image", "unet", "decode")
@@ -51,6 +52,9 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="cpu", help="torch device for torch (and onnxruntime / tensorrt outputs)")
     p.add_argument("--backends", default="torch,onnxruntime,tensorrt")
+    p.add_argument("--dtype", default="fp32", choices=DTYPES,
+                   help="precision of the text encoder and UNet for torch and tensorrt (the VAE stays fp32); "
+                        "onnxruntime runs the float32 graphs")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (torch.set_num_threads) and onnxruntime (intra-op); 0 = each one's "
                         "default")
@@ -80,7 +84,9 @@ def _load(args: argparse.Namespace, model_dir: Path, engine_dir: Path | None) ->
     for backend in wanted:
         try:
             if backend == "torch":
-                pipes["torch"] = IrisDepthPipeline.from_pretrained(model_dir, device=args.device)
+                pipes["torch"] = IrisDepthPipeline.from_pretrained(
+                    model_dir, device=args.device, dtype=torch_dtype(args.dtype)
+                )
             elif backend == "onnxruntime":
                 assert engine_dir is not None
                 pipes["onnxruntime"] = IrisDepthPipeline.from_pretrained(
@@ -98,7 +104,9 @@ def _load(args: argparse.Namespace, model_dir: Path, engine_dir: Path | None) ->
                         )
             elif backend == "tensorrt":
                 assert engine_dir is not None
-                pipes["tensorrt"] = IrisDepthPipeline.from_pretrained(engine_dir, backend="tensorrt", device="cuda")
+                pipes["tensorrt"] = IrisDepthPipeline.from_pretrained(
+                    engine_dir, backend="tensorrt", device="cuda", dtype=torch_dtype(args.dtype)
+                )
             else:
                 print(f"unknown backend {backend!r}: skipped")
         except IrisError as exc:
@@ -149,7 +157,8 @@ def main() -> int:
     ids = first.text_embeddings.token_ids(TEXT)
     g = torch.Generator().manual_seed(0)
     rgb = torch.rand(E, 3, args.height, args.width, generator=g) * 2 - 1
-    sample = torch.randn(E, 2 * C, args.height // f, args.width // f, generator=g)
+    unet_channels = C if first.lotus == "d" else 2 * C  # Lotus-D's UNet sees the image latent alone
+    sample = torch.randn(E, unet_channels, args.height // f, args.width // f, generator=g)
 
     calls: dict[str, dict[str, Callable[[], Any]]] = {}
     for name, pipe in pipes.items():
@@ -175,7 +184,8 @@ def main() -> int:
 
     med = {n: {k: 1000 * statistics.median(v) for k, v in t.items()} for n, t in times.items()}
     print()
-    print(f"resolution {args.height}x{args.width}, steps {args.steps}, ensemble {E}, median of {args.runs} runs "
+    print(f"resolution {args.height}x{args.width}, steps {args.steps}, ensemble {E}, dtype {args.dtype}, "
+          f"median of {args.runs} runs "
           f"(+{args.warmup} warm-up), torch threads {torch.get_num_threads()}, onnxruntime intra-op threads "
           f"{args.ort_threads or 'default'}, device {args.device}")
     header = f"{'backend':<20}" + "".join(f"{k + ' ms':>15}" for k in (*COMPONENTS, "end-to-end")) + f"{'vs torch':>10}"

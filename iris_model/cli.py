@@ -17,6 +17,17 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+DTYPES = ("fp32", "fp16", "bf16")
+
+
+def torch_dtype(name: str):
+    """``fp32 | fp16 | bf16`` -> the torch dtype (the text encoder's and UNet's; the VAE stays float32)."""
+    import torch
+
+    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if name not in table:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return table[name]
 
 
 def _collect(inputs: list[str]) -> list[Path]:
@@ -41,8 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model directory (default: the embedded model)")
     p.add_argument("--backend", default="torch", help="torch | onnxruntime | tensorrt")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--dtype", default="fp32", choices=DTYPES,
+                   help="precision of the text encoder and UNet (the VAE stays fp32); a NaN/inf result in half "
+                        "precision is reported as an error, never written")
+    p.add_argument("--prediction-space", default="auto", choices=("auto", "depth", "disparity"),
+                   help="what the checkpoint predicts when its files do not say (Lotus: auto = from the name, "
+                        "'...-disparity'); disparity is written flipped, larger is farther")
     p.add_argument("--steps", type=int, default=None, help="denoising steps 1..50 (default: the model's)")
-    p.add_argument("--single-step", action="store_true", help="deterministic one-step mode (E2E-FT style)")
+    p.add_argument("--single-step", action="store_true", default=None,
+                   help="deterministic one-step mode (E2E-FT style); default: as the model says (Lotus: one step)")
     p.add_argument("--ensemble", type=int, default=1, help="ensemble size")
     p.add_argument("--resolution", type=int, default=None, help="processing resolution (0 = native)")
     p.add_argument("--decoder", choices=("auto", "vae"), default="auto",
@@ -86,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = Path(args.model) if args.model else default_model_dir()
         pipe = IrisDepthPipeline.from_pretrained(
-            model, backend=args.backend, device=args.device, tiny_decoder=False if args.decoder == "vae" else None
+            model, backend=args.backend, device=args.device, dtype=torch_dtype(args.dtype),
+            prediction_space=None if args.prediction_space == "auto" else args.prediction_space,
+            tiny_decoder=False if args.decoder == "vae" else None,
         )
     except IrisError as exc:
         log.error("%s", exc)

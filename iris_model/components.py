@@ -33,6 +33,7 @@ from .loading import (
     read_model_index,
     resolve_component_dir,
 )
+from .lotus import configure_lotus_components, lotus_variant
 
 
 @runtime_checkable
@@ -115,12 +116,18 @@ def add_tiny_decoder(model_dir: str | Path, tiny_dir: str | Path) -> None:
     (model_dir / MODEL_INDEX).write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
 
 
-def decode_to_depth(decoded_rgb: torch.Tensor) -> torch.Tensor:
-    """Marigold's depth read-out of a decoded 3-channel image: mean, clip to [-1, 1], map to [0, 1].
+def decode_to_depth(decoded_rgb: torch.Tensor, readout: str = "marigold") -> torch.Tensor:
+    """The depth read-out of a decoded 3-channel image in [0, 1].
 
-    A non-finite mean becomes NaN rather than being clipped to a valid-looking 0 or 1, so that the
+    ``marigold``: channel mean, clipped to [-1, 1], mapped to [0, 1]. ``lotus``: each channel mapped to [0, 1]
+    and clipped, then the mean (Lotus's ``postprocess`` then ``mean(axis=-1)``).
+
+    A non-finite value becomes NaN rather than being clipped to a valid-looking 0 or 1, so that the
     pipeline's finiteness check sees a decoder that overflowed.
     """
+    if readout == "lotus":
+        rgb = torch.where(torch.isfinite(decoded_rgb), decoded_rgb, torch.full_like(decoded_rgb, float("nan")))
+        return ((rgb + 1.0) / 2.0).clamp(0.0, 1.0).mean(dim=1, keepdim=True)
     depth = decoded_rgb.mean(dim=1, keepdim=True)
     depth = torch.where(torch.isfinite(depth), depth, torch.full_like(depth, float("nan")))
     return (depth.clamp(-1.0, 1.0) + 1.0) / 2.0
@@ -162,6 +169,9 @@ class TorchComponents:
             check_tiny_decoder(self.tiny_decoder.config, self.latent_channels, self.vae_scale_factor, "tiny_decoder")
         #: decode with the tiny decoder when there is one; set False (``pipe.set_decoder("vae")``) for the VAE's
         self.use_tiny_decoder = self.tiny_decoder is not None
+        # Lotus checkpoints (see iris_model.lotus): the task embedding as UNet class labels, Lotus's read-out.
+        self.class_labels: torch.Tensor | None = None
+        self.depth_readout = "marigold"
 
     @classmethod
     def from_pretrained(
@@ -197,7 +207,9 @@ class TorchComponents:
             ref = model_dir / name / EXTERNAL_REF
             if ref.is_file():
                 refs[name] = json.loads(ref.read_text())
-        return cls(modules["unet"], modules["vae"], modules["text_encoder"], device, dtype, refs, tiny)
+        components = cls(modules["unet"], modules["vae"], modules["text_encoder"], device, dtype, refs, tiny)
+        configure_lotus_components(components, lotus_variant(index.raw))
+        return components
 
     def save_pretrained(self, model_dir: Path, weights_dtype: torch.dtype | None = None) -> None:
         """Write the three weight-carrying components (safetensors); external ones as references only.
@@ -229,16 +241,20 @@ class TorchComponents:
     @torch.inference_mode()
     def denoise(self, latents: torch.Tensor, timestep: int, text: torch.Tensor) -> torch.Tensor:
         t = torch.tensor(timestep, device=self.device, dtype=torch.long)
-        return self.unet(latents.to(self.dtype), t, encoder_hidden_states=text.to(self.dtype), return_dict=False)[0]
+        labels = None if self.class_labels is None else self.class_labels.to(self.dtype).expand(latents.shape[0], -1)
+        return self.unet(
+            latents.to(self.dtype), t, encoder_hidden_states=text.to(self.dtype), class_labels=labels,
+            return_dict=False,
+        )[0]
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         latents = latents.to(torch.float32)
         if self.tiny_decoder is not None and self.use_tiny_decoder:
             sf = float(self.tiny_decoder.config.scaling_factor)
-            return decode_to_depth(self.tiny_decoder.decode(latents / sf, return_dict=False)[0])
+            return decode_to_depth(self.tiny_decoder.decode(latents / sf, return_dict=False)[0], self.depth_readout)
         rgb = self.vae.decode(latents / self.scaling_factor, return_dict=False)[0]
-        return decode_to_depth(rgb)
+        return decode_to_depth(rgb, self.depth_readout)
 
 
 def copy_component(model_dir: Path, name: str, target_dir: Path) -> None:

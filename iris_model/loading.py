@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from .errors import ModelLoadError
+from .lotus import LOTUS_PIPELINES
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,12 @@ def read_model_index(model_dir: str | Path) -> ModelIndex:
         if not (isinstance(entry, list) and len(entry) == 2 and tuple(entry) == allowed):
             raise ModelLoadError(index_path, f"optional component {name!r} must be {list(allowed)}, got {entry!r}")
         components[name] = allowed
-    if components["scheduler"][1] not in ALLOWED_SCHEDULERS:
-        raise ModelLoadError(index_path, f"scheduler {components['scheduler'][1]!r} not in {ALLOWED_SCHEDULERS}")
+    # Lotus checkpoints keep Stable Diffusion 2 base's PNDM scheduler, which they never call (iris_model.lotus).
+    allowed = ALLOWED_SCHEDULERS
+    if raw.get("_class_name") in LOTUS_PIPELINES:
+        allowed = (*ALLOWED_SCHEDULERS, "PNDMScheduler")
+    if components["scheduler"][1] not in allowed:
+        raise ModelLoadError(index_path, f"scheduler {components['scheduler'][1]!r} not in {allowed}")
 
     prediction_type = raw.get("prediction_type") or "depth"
     if prediction_type != "depth":

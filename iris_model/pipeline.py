@@ -34,8 +34,10 @@ from diffusers.pipelines.marigold.pipeline_marigold_depth import MarigoldDepthPi
 from diffusers.utils.torch_utils import randn_tensor
 
 from .components import DepthComponents
-from .errors import Cancelled, InputError, NonFiniteOutputError
+from .errors import Cancelled, InputError, ModelLoadError, NonFiniteOutputError
 from .loading import ModelIndex, read_model_index, write_model_index
+from .lotus import lotus_scheduler, lotus_variant
+from .lotus import prediction_space as resolve_prediction_space
 from .schedulers import check_steps, convert_scheduler
 from .text import TextEmbeddingCache, normalize_text
 
@@ -82,6 +84,11 @@ class _RunSettings:
     cancel: Callable[[], bool] | None = None
     init_latents: torch.Tensor | None = None
     strength: float = 1.0
+
+    # What the checkpoint needs (set by the pipeline, not by callers; see iris_model.lotus):
+    image_only: bool = False  # the UNet sees the image latent alone (Lotus-D)
+    noisy_start: bool = False  # a single step starts from noise, not zeros (Lotus-G)
+    disparity: bool = False  # the model predicts disparity: return 1 - prediction (larger is farther)
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -142,6 +149,9 @@ class IrisDepthPipeline:
             default_processing_resolution if default_processing_resolution is not None else 768
         )
         self.extra_settings = dict(extra_settings or {})
+        self.lotus = lotus_variant(self.extra_settings)
+        if self.lotus:
+            self.extra_settings.setdefault("single_step", True)  # Lotus predicts x0 in one step at t = 999
         self.text_embeddings = TextEmbeddingCache(tokenizer, components.encode_text, capacity=text_cache_size)
         self.image_processor = MarigoldImageProcessor(vae_scale_factor=components.vae_scale_factor)
 
@@ -153,11 +163,16 @@ class IrisDepthPipeline:
         backend: str = "torch",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        prediction_space: str | None = None,
         variant: str | None = None,
         tiny_decoder: bool | str | Path | None = None,
         **backend_options: Any,
     ) -> IrisDepthPipeline:
         """Load a model directory (diffusers layout) onto a backend (``torch``, ``onnxruntime``, ``tensorrt``).
+
+        Marigold, E2E-FT and Lotus checkpoints load as published. ``prediction_space`` (``depth`` or
+        ``disparity``) says what the checkpoint predicts when its files do not (see :mod:`iris_model.lotus`);
+        disparity predictions are returned flipped, larger = farther.
 
         ``variant`` (e.g. ``"fp16"``) loads ``*.fp16.safetensors`` as diffusers does; a checkpoint holding only
         one variant's files loads without it. ``tiny_decoder``: ``None`` decodes with the checkpoint's tiny
@@ -181,13 +196,26 @@ class IrisDepthPipeline:
         scheduler = load_scheduler(model_dir, *index.components["scheduler"])
         known = {"_class_name", "_diffusers_version", "prediction_type", "default_denoising_steps",
                  "default_processing_resolution", *index.components}
+        extra = {k: v for k, v in index.raw.items() if k not in known}
+        lotus = lotus_variant(index.raw)
+        if lotus:
+            scheduler = lotus_scheduler(scheduler)
+            extra["lotus"] = lotus
+            for unused in ("safety_checker", "feature_extractor", "image_encoder", "requires_safety_checker"):
+                extra.pop(unused, None)
+        try:
+            space = resolve_prediction_space(model_dir, index.raw, prediction_space)
+        except InputError as exc:
+            raise ModelLoadError(model_dir, str(exc)) from exc
+        if lotus or space != "depth":
+            extra["prediction_space"] = space
         return cls(
             components,
             tokenizer,
             scheduler,
             default_denoising_steps=index.default_denoising_steps,
             default_processing_resolution=index.default_processing_resolution,
-            extra_settings={k: v for k, v in index.raw.items() if k not in known},
+            extra_settings=extra,
         )
 
     def save_pretrained(self, model_dir: str | Path, weights_dtype: torch.dtype | None = None) -> None:
@@ -351,6 +379,7 @@ class IrisDepthPipeline:
             resample_out=resample_method_output, ensembling_kwargs=ensembling_kwargs, cancel=cancel,
             init_latents=init_latents, strength=float(strength),
         )
+        self._model_hooks(run)
         timings = {"encode_text": 0.0, "encode_image": 0.0, "denoise": 0.0, "decode": 0.0}
         depth: list[np.ndarray | None] = [None] * len(images)
         uncertainty: list[np.ndarray | None] = [None] * len(images)
@@ -394,6 +423,14 @@ class IrisDepthPipeline:
         t_start = self.scheduler.timesteps[start_index : start_index + 1]
         noisy = self.scheduler.add_noise(init.to(device, dtype), noise, t_start.repeat(init.shape[0]))
         return noisy, start_index
+
+    def _model_hooks(self, run: _RunSettings) -> None:
+        """Set the run settings the checkpoint itself needs (Lotus-D/G input, disparity output)."""
+        run.image_only = self.lotus == "d"
+        run.noisy_start = self.lotus == "g"
+        run.disparity = self.extra_settings.get("prediction_space") == "disparity"
+        if run.image_only and not run.single_step:
+            raise InputError("Lotus-D predicts in one step from the image alone: single_step=False is not possible")
 
     def _load_images(self, image: Any) -> list[torch.Tensor]:
         """Each input image as a ``[1, 3, H, W]`` float tensor in [0, 1] (CPU)."""
@@ -452,7 +489,7 @@ class IrisDepthPipeline:
             if tuple(latents.shape) != tuple(image_latent.shape):
                 raise InputError(f"latents must have shape {tuple(image_latent.shape)}, got {tuple(latents.shape)}")
             pred_latent = latents.to(device, dtype)
-        elif single_step:
+        elif single_step and not run.noisy_start:
             pred_latent = torch.zeros_like(image_latent)
         else:
             pred_latent = randn_tensor(image_latent.shape, generator=generator, device=device, dtype=dtype)
@@ -473,7 +510,7 @@ class IrisDepthPipeline:
             if single_step:
                 run.check_cancel()
                 t_final = self.scheduler.config.num_train_timesteps - 1
-                noise = comps.denoise(torch.cat([batch_image, batch_pred], dim=1), t_final, batch_text)
+                noise = comps.denoise(_unet_input(run, batch_image, batch_pred), t_final, batch_text)
                 out = self.scheduler.step(noise, torch.tensor(t_final, device=device), batch_pred)
                 batch_pred = getattr(out, "pred_original_sample", None)
                 if batch_pred is None:
@@ -483,7 +520,7 @@ class IrisDepthPipeline:
                     self.scheduler.set_begin_index(start_index)
                 for t in self.scheduler.timesteps[start_index:]:
                     run.check_cancel()
-                    noise = comps.denoise(torch.cat([batch_image, batch_pred], dim=1), int(t), batch_text)
+                    noise = comps.denoise(_unet_input(run, batch_image, batch_pred), int(t), batch_text)
                     batch_pred = self.scheduler.step(noise, t, batch_pred, generator=generator).prev_sample
             results.append(batch_pred)
         pred_latent = torch.cat(results)
@@ -496,6 +533,8 @@ class IrisDepthPipeline:
         prediction = prediction.float().cpu()
         timings["decode"] += time.perf_counter() - t0
         _check_finite(prediction, pred_latent)
+        if run.disparity:
+            prediction = 1.0 - prediction
 
         prediction = self.image_processor.unpad_image(prediction, padding)  # [N*E, 1, PH, PW]
         uncertainty = None
@@ -523,3 +562,8 @@ class IrisDepthPipeline:
         depth_np = prediction[:, 0].numpy()
         unc_np = None if uncertainty is None else uncertainty[:, 0].numpy()
         return depth_np, unc_np, pred_latent
+
+
+def _unet_input(run: _RunSettings, image_latent: torch.Tensor, pred_latent: torch.Tensor) -> torch.Tensor:
+    """The UNet's input: image latent ++ current latent (Marigold, Lotus-G), or the image latent alone (Lotus-D)."""
+    return image_latent if run.image_only else torch.cat([image_latent, pred_latent], dim=1)

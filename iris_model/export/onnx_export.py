@@ -38,6 +38,7 @@ import torch
 from ..components import TorchComponents, copy_component, decode_to_depth
 from ..errors import InputError, ModelLoadError
 from ..loading import MODEL_INDEX, read_model_index
+from ..lotus import lotus_variant, prediction_space
 from ..pipeline import MAX_ENSEMBLE, MAX_PROCESSING_RESOLUTION
 from .manifest import (
     GRAPHS,
@@ -86,38 +87,48 @@ class VaeEncoderGraph(torch.nn.Module):
 
 
 class UNetGraph(torch.nn.Module):
-    """``(sample [B, 2C, h, w], timestep [1] int64, text [B, L, D]) -> model output [B, C, h, w]``."""
+    """``(sample [B, 2C, h, w], timestep [1] int64, text [B, L, D]) -> model output [B, C, h, w]``.
 
-    def __init__(self, unet: torch.nn.Module) -> None:
+    Lotus-D's UNet takes ``[B, C, h, w]`` (the image latent alone). Constant class labels (Lotus's task
+    embedding) are part of the graph, so its inputs stay the same for every checkpoint.
+    """
+
+    def __init__(self, unet: torch.nn.Module, class_labels: torch.Tensor | None = None) -> None:
         super().__init__()
         self.unet = unet
+        self.class_labels = class_labels
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor):
-        return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
+        labels = None if self.class_labels is None else self.class_labels.expand(sample.shape[0], -1)
+        return self.unet(
+            sample, timestep, encoder_hidden_states=encoder_hidden_states, class_labels=labels, return_dict=False
+        )[0]
 
 
 class VaeDecoderGraph(torch.nn.Module):
     """``latent [B, C, h, w] -> depth [B, 1, H, W] in [0, 1]`` (as ``TorchComponents.decode``)."""
 
-    def __init__(self, vae: torch.nn.Module, scaling_factor: float) -> None:
+    def __init__(self, vae: torch.nn.Module, scaling_factor: float, readout: str = "marigold") -> None:
         super().__init__()
         self.vae = vae
         self.scaling_factor = scaling_factor
+        self.readout = readout
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return decode_to_depth(self.vae.decode(latent / self.scaling_factor, return_dict=False)[0])
+        return decode_to_depth(self.vae.decode(latent / self.scaling_factor, return_dict=False)[0], self.readout)
 
 
 class TinyDecoderGraph(torch.nn.Module):
     """``latent [B, C, h, w] -> depth [B, 1, H, W] in [0, 1]`` through the tiny decoder (``AutoencoderTiny``)."""
 
-    def __init__(self, tiny: torch.nn.Module) -> None:
+    def __init__(self, tiny: torch.nn.Module, readout: str = "marigold") -> None:
         super().__init__()
         self.tiny = tiny
         self.scaling_factor = float(tiny.config.scaling_factor)
+        self.readout = readout
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return decode_to_depth(self.tiny.decode(latent / self.scaling_factor, return_dict=False)[0])
+        return decode_to_depth(self.tiny.decode(latent / self.scaling_factor, return_dict=False)[0], self.readout)
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -290,9 +301,9 @@ def export_onnx(
             ["image"], ["latent"], {"image": {0: batch, 2: f * lh, 3: f * lw}},
         ),
         (
-            "unet", UNetGraph(comps.unet),
+            "unet", UNetGraph(comps.unet, comps.class_labels),
             (
-                torch.randn(ex_b, 2 * C, ex_h, ex_w, generator=gen),
+                torch.randn(ex_b, int(comps.unet.config.in_channels), ex_h, ex_w, generator=gen),
                 torch.tensor([999], dtype=torch.int64),
                 torch.randn(ex_b, ex_l, hidden, generator=gen),
             ),
@@ -300,14 +311,14 @@ def export_onnx(
             {"sample": {0: batch, 2: lh, 3: lw}, "timestep": None, "encoder_hidden_states": {0: batch, 1: tokens}},
         ),
         (
-            "vae_decoder", VaeDecoderGraph(comps.vae, sf),
+            "vae_decoder", VaeDecoderGraph(comps.vae, sf, comps.depth_readout),
             (torch.randn(ex_b, C, ex_h, ex_w, generator=gen),),
             ["latent"], ["depth"], {"latent": {0: batch, 2: lh, 3: lw}},
         ),
     ]
     if comps.tiny_decoder is not None:
         jobs.append((
-            "tiny_decoder", TinyDecoderGraph(comps.tiny_decoder),
+            "tiny_decoder", TinyDecoderGraph(comps.tiny_decoder, comps.depth_readout),
             (torch.randn(ex_b, C, ex_h, ex_w, generator=gen),),
             ["latent"], ["depth"], {"latent": {0: batch, 2: lh, 3: lw}},
         ))
@@ -390,6 +401,8 @@ def _write_loadable_layout(
         comps.tiny_decoder.save_config(str(out_dir / "tiny_decoder"))
     comps.text_encoder.config.save_pretrained(str(out_dir / "text_encoder"))
     raw = dict(index_raw)
+    if lotus_variant(raw):  # the ENGINE_DIR's name no longer says whether the checkpoint predicts disparity
+        raw["prediction_space"] = prediction_space(model_dir, index_raw)
     # The exported size is what the TensorRT engines are tuned for: process images at its long side.
     raw["default_processing_resolution"] = max(settings.height, settings.width)
     (out_dir / MODEL_INDEX).write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")

@@ -126,8 +126,11 @@ def profile_shapes(
     if component == "vae_encoder":
         return {"image": ((1, 3, f, f), (ob, 3, lh * f, lw * f), (nb, 3, top * f, top * f))}
     if component == "unet":
+        # 2C input channels, or C for a UNet that sees the image latent alone (Lotus-D), as exported
+        sample = [spec.shape[1] for spec in m.graphs["unet"].inputs if spec.name == "sample" and len(spec.shape) == 4]
+        uc = sample[0] if sample and isinstance(sample[0], int) else 2 * c
         return {
-            "sample": ((1, 2 * c, 1, 1), (ob, 2 * c, lh, lw), (nb, 2 * c, top, top)),
+            "sample": ((1, uc, 1, 1), (ob, uc, lh, lw), (nb, uc, top, top)),
             "timestep": ((1,), (1,), (1,)),
             "encoder_hidden_states": ((1, 1, d), (ob, ot, d), (nb, nt, d)),
         }

@@ -21,9 +21,12 @@ import torch
 
 from ..components import TINY_DECODER
 from ..errors import BackendUnavailableError, InputError, ModelLoadError
-from ..export.manifest import Manifest, select_graphs
+from ..export.manifest import Manifest, onnx_files, select_graphs
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+#: Above this total size of the ONNX files (weights included) the memory-saving session settings are the
+#: default (see :class:`OrtOptions`); the full-size Marigold replica weighs 5.1 GB, the embedded model 60 MB.
+LARGE_MODEL_BYTES = 1 << 30
 GRAPH_OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                       "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
@@ -52,6 +55,14 @@ class OrtOptions:
         spin: let ORT's idle worker threads spin-wait (lower latency per call when nothing else needs the cores).
         fixed_shapes: one session per input shape with its dynamic axes pinned (faster steady state; each new
             shape, e.g. a description of another token length, costs a session build).
+        cpu_arena: ONNX Runtime's CPU memory arena (``enable_cpu_mem_arena``). Each of the four sessions keeps
+            its own arena at its peak, so the peaks add up across graphs; without it freed memory goes back
+            to the system allocator and the text encoder, UNet and VAE reuse it in turn. ``None`` = off for
+            an ENGINE_DIR whose graphs weigh more than :data:`LARGE_MODEL_BYTES`, on below (ORT's default).
+        memory_pattern: pre-planned allocation per input shape (``enable_mem_pattern``); ``None`` = on.
+        prepacking: let kernels keep a re-laid-out copy of their weights (``session.disable_prepacking`` off);
+            ``None`` = on. (Measured with ``benchmarks/ort_memory.py``: on a half-width Marigold replica
+            switching memory pattern or prepacking off saved nothing once the arena was off.)
     """
 
     providers: tuple[str, ...] | None = None
@@ -61,8 +72,14 @@ class OrtOptions:
     io_binding: bool = True
     spin: bool = False
     fixed_shapes: bool = False
+    cpu_arena: bool | None = None
+    memory_pattern: bool | None = None
+    prepacking: bool | None = None
 
     def __post_init__(self) -> None:
+        for name in ("cpu_arena", "memory_pattern", "prepacking"):
+            if getattr(self, name) not in (None, True, False):
+                raise InputError(f"{name} must be True, False or None (automatic), got {getattr(self, name)!r}")
         for name in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -162,6 +179,18 @@ class _Graph:
         return out
 
 
+def _engine_bytes(engine_dir: Path, manifest: Manifest) -> int:
+    return sum(f.stat().st_size for g in manifest.graphs.values() for f in onnx_files(engine_dir / g.file)
+               if f.is_file())
+
+
+def resolve_memory_settings(options: OrtOptions, model_bytes: int) -> dict[str, bool]:
+    """The arena / memory-pattern / prepacking settings for a model of ``model_bytes`` (``None`` = automatic)."""
+    defaults = {"cpu_arena": model_bytes <= LARGE_MODEL_BYTES, "memory_pattern": True, "prepacking": True}
+    return {name: default if getattr(options, name) is None else bool(getattr(options, name))
+            for name, default in defaults.items()}
+
+
 def _np_dtype(dtype: torch.dtype) -> Any:
     return {torch.float32: np.float32, torch.float16: np.float16, torch.int64: np.int64}[dtype]
 
@@ -215,6 +244,7 @@ class OnnxRuntimeComponents:
         self.latent_channels = m.latent_channels
         self.text_hidden_size = m.text_hidden_size
         options = self.options
+        self.memory_settings = resolve_memory_settings(options, _engine_bytes(self.engine_dir, m))
 
         def make_options() -> Any:
             session_options = ort.SessionOptions()
@@ -224,6 +254,11 @@ class OnnxRuntimeComponents:
             session_options.intra_op_num_threads = options.intra_op_threads
             session_options.inter_op_num_threads = options.inter_op_threads
             session_options.log_severity_level = 3  # errors only: ORT's optimizer warnings are not actionable
+            memory = self.memory_settings
+            session_options.enable_cpu_mem_arena = memory["cpu_arena"]
+            session_options.enable_mem_pattern = memory["memory_pattern"]
+            if not memory["prepacking"]:
+                session_options.add_session_config_entry("session.disable_prepacking", "1")
             if not options.spin:
                 # ORT's worker threads otherwise spin after each run, stealing the cores from the torch code
                 # (resize, scheduler, ensembling) that runs between graph calls.
