@@ -195,7 +195,8 @@ def test_stream_rejects_bad_input(pipe):
     with pytest.raises(InputError, match="reason"):
         stream.reset("because")
     for bad in ({"warm_start": "hot"}, {"strength": 0.0}, {"scale_relax": 1.0}, {"max_gap_s": -1.0},
-                {"cut_threshold": math.nan}, {"fit_grid": (2, 2)}):
+                {"cut_threshold": math.nan}, {"fit_grid": (2, 2)}, {"static_smoothing": 1.0},
+                {"static_tolerance": -0.1}):
         with pytest.raises(InputError):
             StreamConfig(**bad)
 
