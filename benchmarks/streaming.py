@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 ABLATIONS = {
     "renoise": {"warm_start": "renoise"},
     "nowarm": {"warm_start": "none"},
-    "nofuse": {"depth_smoothing": 0.0},
+    "nofuse": {"depth_smoothing": 0.0, "static_smoothing": 0.0},
     "nomotion": {"motion_compensation": False},
 }
 

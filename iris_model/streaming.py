@@ -18,7 +18,9 @@ camera stream, the previous frame's final depth latent, its output depth and the
   own scale (a low-pass filter of the per-frame scales); the first frame after a reset keeps the model's [0, 1].
 - **Temporal fusion**: the previous output, moved by the image motion (a global shift by phase correlation),
   is blended into the pixels whose aligned depth agrees with it (an exponential filter per pixel), which
-  averages out the model's frame-to-frame wobble.
+  averages out the model's frame-to-frame wobble. Where the (motion-compensated) image did not change, the
+  previous output is held harder (``static_smoothing``): the model's prediction of unchanged surroundings
+  changes shape when something else in view moves, which no affine alignment can undo.
 - **Resets** before a frame whose description, steps, ensemble size, processing resolution or image size
   differs from the previous frame's, after a stamp gap longer than ``max_gap_s`` or a stamp that goes
   backwards, and on a scene cut (a large change of the image, or too few pixels whose depth agrees).
@@ -77,8 +79,9 @@ class StreamConfig:
             instead of one, and drift of the chained alignments (e.g. when moving forward, where pixels do
             not keep their depth) stays bounded. 0 = follow the previous output exactly.
         depth_smoothing: weight in [0, 1) of the (motion-compensated) previous output in each agreeing pixel
-            of this frame's output: ``depth = aligned + w * (previous - aligned)``; 0 = no fusion. With it,
-            ``depth = scale * raw + shift`` holds before the fusion only.
+            of this frame's output where the image changed: ``depth = aligned + w * (previous - aligned)``. With
+            fusion, ``depth = scale * raw + shift`` holds before the fusion only; no fusion: this and
+            ``static_smoothing`` 0.
         fuse_tolerance: a pixel is fused when the aligned depth and the previous output differ by less than
             this fraction of the previous output's range (new objects and disocclusions are not).
         agree_tolerance: a pixel agrees with the previous output when the fitted residual is below this
@@ -92,6 +95,11 @@ class StreamConfig:
         motion_compensation: shift the previous output by the image motion between the two frames (a global
             translation found by phase correlation of grey images about 128 pixels wide) before aligning and
             fusing, so that pixels are compared with what they saw in the previous frame while the camera pans.
+        static_smoothing: the fusion's weight in [0, 1) in the agreeing pixels whose image did not change.
+            A static room with a ball moving in front of it: the model's depth of the room drifts as the ball
+            comes nearer; holding those pixels keeps the stream's scale steadier than the per-frame one.
+        static_tolerance: a pixel's image did not change when its grey value (in [0, 1], on the motion
+            estimation's strided grid, after the motion compensation) moved by at most this.
     """
 
     warm_start: WarmStart = "blend"
@@ -106,6 +114,8 @@ class StreamConfig:
     max_gap_s: float = 1.0
     fit_grid: tuple[int, int] = (32, 24)
     motion_compensation: bool = True
+    static_smoothing: float = 0.9
+    static_tolerance: float = 0.02
 
     def __post_init__(self) -> None:
         if self.warm_start not in WARM_STARTS:
@@ -114,6 +124,8 @@ class StreamConfig:
         _check_range("blend_weight", self.blend_weight, 0.0, 1.0)
         _check_range("scale_relax", self.scale_relax, 0.0, 1.0, hi_open=True)
         _check_range("depth_smoothing", self.depth_smoothing, 0.0, 1.0, hi_open=True)
+        _check_range("static_smoothing", self.static_smoothing, 0.0, 1.0, hi_open=True)
+        _check_range("static_tolerance", self.static_tolerance, 0.0, 1.0)
         _check_range("fuse_tolerance", self.fuse_tolerance, 0.0, math.inf, lo_open=True)
         _check_range("agree_tolerance", self.agree_tolerance, 0.0, 1.0, lo_open=True)
         _check_range("min_agree_fraction", self.min_agree_fraction, 0.0, 1.0)
@@ -345,17 +357,18 @@ class DepthStream:
             self._noise = self._fixed_noise(tuple(latent.shape))
 
         scale, shift, agree = 1.0, 0.0, 1.0
+        shift_px = (0, 0)  # the image motion since the previous frame, in grey-image pixels
         if warm is not None:
             prev_depth = warm.depth
             if cfg.motion_compensation:
-                dy, dx = image_shift(warm.grey, grey)
-                prev_depth = shift_image(prev_depth, dy * stride, dx * stride)
+                shift_px = image_shift(warm.grey, grey)
+                prev_depth = shift_image(prev_depth, shift_px[0] * stride, shift_px[1] * stride)
             scale, shift, agree = self._align(raw, warm, prev_depth)
             if agree < cfg.min_agree_fraction or not scale > 0:
                 reason, scale, shift = "scene_cut", 1.0, 0.0
         depth = raw if reason is not None else (raw * np.float32(scale) + np.float32(shift)).astype(np.float32)
-        if reason is None and warm is not None and cfg.depth_smoothing > 0:
-            depth = self._fuse(depth, prev_depth)
+        if reason is None and warm is not None and (cfg.depth_smoothing > 0 or cfg.static_smoothing > 0):
+            depth = self._fuse(depth, prev_depth, self._static_mask(warm.grey, grey, stride, shift_px, raw.shape))
 
         c = self._counters
         c.frames += 1
@@ -412,15 +425,39 @@ class DepthStream:
         return (1.0 - w) * scale + w, (1.0 - w) * shift, agree
 
 
-    def _fuse(self, depth: np.ndarray, prev: np.ndarray) -> np.ndarray:
-        """Blend the previous output into the pixels whose depth agrees with it (a per-pixel temporal filter)."""
+    def _static_mask(
+        self, prev_grey: np.ndarray, grey: np.ndarray, stride: int, shift_px: tuple[int, int], shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """``[H, W]`` bool: pixels whose (motion-compensated) grey value changed by at most ``static_tolerance``.
+
+        There the scene did not change, so its depth should not either: the fusion holds the previous output
+        there with ``static_smoothing`` (the model's own prediction of unchanged surroundings drifts when
+        something else in view moves, and a per-frame affine alignment cannot undo a change of shape).
+        """
+        cfg = self.config
+        moved = shift_image(prev_grey, *shift_px)
+        with np.errstate(invalid="ignore"):
+            static = np.abs(grey - moved) <= np.float32(cfg.static_tolerance * 255.0)  # NaN (uncovered): False
+        full = np.repeat(np.repeat(static, stride, axis=0), stride, axis=1)
+        h, w = shape[0], shape[1]
+        if full.shape[0] < h or full.shape[1] < w:  # strided sampling leaves a partial last block
+            full = np.pad(full, ((0, max(0, h - full.shape[0])), (0, max(0, w - full.shape[1]))), mode="edge")
+        return full[:h, :w]
+
+    def _fuse(self, depth: np.ndarray, prev: np.ndarray, static: np.ndarray) -> np.ndarray:
+        """Blend the previous output into the pixels whose depth agrees with it (a per-pixel temporal filter).
+
+        The weight of the previous output is ``static_smoothing`` where the image did not change (``static``),
+        ``depth_smoothing`` elsewhere.
+        """
         cfg = self.config
         if not np.isfinite(prev).any():
             return depth
         tol = np.float32(cfg.fuse_tolerance * float(np.nanmax(prev) - np.nanmin(prev)))
         diff = prev - depth
         agree = np.abs(diff) < tol  # False where prev is NaN (not covered after the motion)
-        return np.where(agree, depth + np.float32(cfg.depth_smoothing) * diff, depth).astype(np.float32)
+        weight = np.where(static, np.float32(cfg.static_smoothing), np.float32(cfg.depth_smoothing))
+        return np.where(agree, depth + weight * diff, depth).astype(np.float32)
 
 
 class ScaleShiftFilter:

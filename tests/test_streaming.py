@@ -195,7 +195,8 @@ def test_stream_rejects_bad_input(pipe):
     with pytest.raises(InputError, match="reason"):
         stream.reset("because")
     for bad in ({"warm_start": "hot"}, {"strength": 0.0}, {"scale_relax": 1.0}, {"max_gap_s": -1.0},
-                {"cut_threshold": math.nan}, {"fit_grid": (2, 2)}):
+                {"cut_threshold": math.nan}, {"fit_grid": (2, 2)}, {"static_smoothing": 1.0},
+                {"static_tolerance": -0.1}):
         with pytest.raises(InputError):
             StreamConfig(**bad)
 
@@ -225,7 +226,7 @@ def _scene(obj_depth: float | None) -> np.ndarray:
 def test_scale_stays_put_when_the_nearest_point_changes():
     depths = [_scene(None), _scene(None), _scene(0.5), _scene(0.5), _scene(None)]
     stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", scale_relax=0.0,
-                                                                depth_smoothing=0.0))
+                                                                depth_smoothing=0.0, static_smoothing=0.0))
     image = _image()
     frames = [stream(image, TEXT, 0.1 * i, num_inference_steps=1) for i in range(len(depths))]
     background = (slice(0, 30), slice(0, 48))
@@ -246,7 +247,7 @@ def test_scale_relaxes_toward_the_model_scale_at_the_set_rate():
     depths = [_scene(None)] + [_scene(0.5)] * 6
     relax = 0.2
     stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", scale_relax=relax,
-                                                             depth_smoothing=0.0))
+                                                             depth_smoothing=0.0, static_smoothing=0.0))
     frames = [stream(_image(), TEXT, 0.1 * i, num_inference_steps=1) for i in range(len(depths))]
     raw_scale = 1.0 / (6.0 - 0.5)  # raw = (d - 0.5) / 5.5 once the object is in view; frame 0: (d - 2) / 4
     # frame 0 maps d to (d - 2) / 4; frame k maps it to a mix, whose slope per meter moves by (1 - relax)^k
@@ -263,17 +264,43 @@ def test_fusion_averages_frame_to_frame_noise_at_the_set_weight():
     truth = _scene(None)
     depths = [truth + rng.normal(0.0, 0.02, truth.shape) for _ in range(60)]
     w = 0.6
-    stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", depth_smoothing=w, scale_relax=0.0))
+    stream = DepthStream(_StubPipeline(depths), StreamConfig(warm_start="none", depth_smoothing=w, static_smoothing=w,
+                                                             scale_relax=0.0))
     frames = [stream(_image(), TEXT, 0.05 * i, num_inference_steps=1) for i in range(len(depths))]
-
-    def noise_var(d: np.ndarray) -> float:  # variance left after the best affine fit to the truth
-        a = np.stack([d.ravel(), np.ones(d.size)], axis=1)
-        coef, *_ = np.linalg.lstsq(a, truth.ravel(), rcond=None)
-        return float(np.var(a @ coef - truth.ravel()))
-
-    raw = np.mean([noise_var(f.raw) for f in frames[20:]])
-    fused = np.mean([noise_var(f.depth) for f in frames[20:]])
+    raw = np.mean([_noise_var(f.raw, truth) for f in frames[20:]])
+    fused = np.mean([_noise_var(f.depth, truth) for f in frames[20:]])
     assert fused / raw == pytest.approx((1 - w) / (1 + w), rel=0.15)
+
+
+def _noise_var(d: np.ndarray, truth: np.ndarray) -> float:
+    """The variance left after the best affine fit of ``d`` to ``truth``."""
+    a = np.stack([d.ravel(), np.ones(d.size)], axis=1)
+    coef, *_ = np.linalg.lstsq(a, truth.ravel(), rcond=None)
+    return float(np.var(a @ coef - truth.ravel()))
+
+
+def test_fusion_holds_pixels_whose_image_did_not_change_harder():
+    # the left half of the image stays put, the right half flickers between two greys (more than
+    # static_tolerance): the exponential filter's weight is static_smoothing on the left, depth_smoothing on the
+    # right, so (1 - w) / (1 + w) of the noise variance is left with the respective w
+    rng = np.random.default_rng(3)
+    truth = _scene(None)
+    depths = [truth + rng.normal(0.0, 0.02, truth.shape) for _ in range(60)]
+    images = []
+    for i in range(len(depths)):
+        img = _image()
+        img[:, 32:] = 100 if i % 2 else 130
+        images.append(img)
+    moving, static = 0.3, 0.9
+    cfg = StreamConfig(warm_start="none", depth_smoothing=moving, static_smoothing=static, scale_relax=0.0,
+                       motion_compensation=False)
+    stream = DepthStream(_StubPipeline(depths), cfg)
+    frames = [stream(img, TEXT, 0.05 * i, num_inference_steps=1) for i, img in enumerate(images)]
+    assert all(f.reset_reason is None for f in frames[1:])
+    for cols, w in ((slice(0, 32), static), (slice(32, None), moving)):
+        raw = np.mean([_noise_var(f.raw[:, cols], truth[:, cols]) for f in frames[20:]])
+        fused = np.mean([_noise_var(f.depth[:, cols], truth[:, cols]) for f in frames[20:]])
+        assert fused / raw == pytest.approx((1 - w) / (1 + w), rel=0.2)
 
 
 def test_image_shift_finds_a_pan_and_shift_image_moves_content():
