@@ -1,4 +1,4 @@
-"""PointCloud2 packing at the edges: input dtypes, empty shapes, other field layouts, big-endian clouds.
+"""PointCloud2 packing at the edges: input dtypes, empty widths, other field layouts, big-endian clouds.
 
 The expected bytes are built here with numpy's explicit byte orders (sensor_msgs/PointField: FLOAT32 = 7,
 UINT32 = 6), not with the packer.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from iris_model.errors import InputError
-from iris_ros.cloud_packing import FieldSpec, pack_xyz, pack_xyzrgb, unpack_cloud
+from iris_ros.cloud_packing import FieldSpec, pack_depth_cloud, pack_xyz, pack_xyzrgb, unpack_cloud
 
 FLOAT32, UINT32 = 7, 6
 
@@ -26,18 +26,35 @@ def test_float64_points_are_packed_as_float32():
     np.testing.assert_array_equal(rgb.data.view(native + "f4").reshape(2, 3, 4)[..., :3], pts)
 
 
-@pytest.mark.parametrize("shape", [(0, 3, 3), (3, 0, 3)])
-def test_empty_clouds_are_refused(shape):
+def test_float64_depth_is_back_projected_in_float32():
+    # Values exact in float32: X = (u - 1) * z / 2, Y = (v - 0.5) * z / 4, Z = z (depth_image_proc's formula).
+    depth = np.arange(1, 7, dtype=np.float64).reshape(2, 3) / 4.0
+    packed = pack_depth_cloud(depth, 2.0, 4.0, 1.0, 0.5)
+    xyz = unpack_cloud(packed.fields, packed.point_step, 2, 3, packed.data, is_bigendian=packed.is_bigendian)["xyz"]
+    v, u = np.mgrid[0:2, 0:3]
+    np.testing.assert_array_equal(xyz, np.stack([(u - 1) * depth / 2, (v - 0.5) * depth / 4, depth], axis=-1))
+
+
+def test_empty_width_is_refused():
+    # (An empty height is in test_cloud_packing.py.)
     with pytest.raises(InputError, match="points must not be empty"):
-        pack_xyz(np.zeros(shape, np.float32))
+        pack_xyz(np.zeros((3, 0, 3), np.float32))
+    with pytest.raises(InputError, match="depth must be a non-empty H x W array"):
+        pack_depth_cloud(np.zeros((3, 0), np.float32), 1.0, 1.0, 0.0, 0.0)
 
 
 def _cloud(order: str, with_rgb: bool) -> tuple[list[FieldSpec], bytes, np.ndarray, np.ndarray]:
     """A 2 x 2 cloud laid out as PCL's PointXYZRGB: x y z at 0 4 8, padding, rgb at 16, point_step 32."""
     xyz = np.array([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[-1.0, 0.5, 2.5], [np.nan, np.nan, np.nan]]], np.float32)
     colors = np.array([[[255, 0, 10], [1, 2, 3]], [[0, 128, 255], [9, 9, 9]]], np.uint8)
-    dtype = np.dtype({"names": ["x", "y", "z", "rgb"], "formats": [order + "f4"] * 3 + [order + "u4"],
-                      "offsets": [0, 4, 8, 16], "itemsize": 32})
+    dtype = np.dtype(
+        {
+            "names": ["x", "y", "z", "rgb"],
+            "formats": [order + "f4"] * 3 + [order + "u4"],
+            "offsets": [0, 4, 8, 16],
+            "itemsize": 32,
+        }
+    )
     rec = np.zeros(4, dtype)
     rec["x"], rec["y"], rec["z"] = xyz[..., 0].ravel(), xyz[..., 1].ravel(), xyz[..., 2].ravel()
     c = colors.reshape(-1, 3).astype(np.uint32)
