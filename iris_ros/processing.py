@@ -139,9 +139,6 @@ class FrameProcessor:
         if cfg.temporal_mode == "stream":
             return self._predict_stream(image, description, stamp_s, cfg, cancel)
         self.stream = None  # switching stream on again starts afresh
-        kwargs: dict[str, Any] = {}
-        if cancel is not None:
-            kwargs["cancel"] = cancel
         out = self.pipeline(
             image,
             text=description or None,
@@ -149,7 +146,7 @@ class FrameProcessor:
             ensemble_size=cfg.ensemble_size,
             processing_resolution=self._resolution(cfg),
             generator=torch.Generator(device=self.device).manual_seed(cfg.seed),
-            **kwargs,
+            cancel=cancel,
         )
         return _finite(np.asarray(out.depth[0], dtype=np.float32)), None
 
