@@ -94,10 +94,6 @@ def pack_xyz(points: np.ndarray) -> PackedCloud:
     return PackedCloud(h, w, XYZ_FIELDS, 12, 12 * w, buf)
 
 
-#: One XYZRGB point as numpy sees it: the 12 bytes of x, y, z copied as one item, then rgb as a uint32.
-_XYZRGB_DTYPE = np.dtype({"names": ["xyz", "rgb"], "formats": ["V12", "=u4"], "offsets": [0, 12], "itemsize": 16})
-
-
 def pack_xyzrgb(points: np.ndarray, rgb: np.ndarray) -> PackedCloud:
     """``[H, W, 3]`` XYZ plus ``[H, W, 3]`` uint8 RGB to an organized XYZRGB cloud (point_step 16)."""
     points = _check_points(points)
@@ -107,10 +103,12 @@ def pack_xyzrgb(points: np.ndarray, rgb: np.ndarray) -> PackedCloud:
     h, w = points.shape[:2]
     n = h * w
     buf, data = _new_buffer(n * 16)
-    out = data.view(_XYZRGB_DTYPE)
-    # x, y, z as one 12-byte item per point: a single memcpy-like pass instead of a 3-wide inner loop.
-    out["xyz"] = np.ascontiguousarray(points, dtype=np.float32).reshape(n, 3).view("V12").reshape(n)
-    _pack_rgb(rgb, out["rgb"])
+    out = data.view(np.float32).reshape(n, 4)
+    xyz = np.asarray(points, dtype=np.float32).reshape(n, 3)
+    # One strided store per coordinate: numpy's float32 copy loop, ~4x faster than copying 12-byte items.
+    for axis in range(3):
+        np.copyto(out[:, axis], xyz[:, axis])
+    _pack_rgb(rgb, out.view(np.uint32)[:, 3])
     return PackedCloud(h, w, XYZRGB_FIELDS, 16, 16 * w, buf)
 
 
