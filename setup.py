@@ -21,12 +21,13 @@ from setuptools import find_packages, setup
 package_name = "iris_ros"
 
 
-def package_files(package: str, folder: str) -> list[str]:
+def package_files(package: str, *folders: str) -> list[str]:
     """Every file under ``<package>/<folder>``, relative to the package (explicit package_data entries)."""
     found = []
-    for root, dirs, files in os.walk(os.path.join(package, folder)):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        found += [os.path.relpath(os.path.join(root, f), package) for f in sorted(files)]
+    for folder in folders:
+        for root, dirs, files in os.walk(os.path.join(package, folder)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            found += [os.path.relpath(os.path.join(root, f), package) for f in sorted(files)]
     return found
 
 
@@ -34,7 +35,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["iris_model", "iris_model.*", "iris_ros", "iris_ros.*"]),
-    package_data={"iris_model": package_files("iris_model", "default_model")},
+    package_data={"iris_model": package_files("iris_model", "default_model", "demo_data")},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),

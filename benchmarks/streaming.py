@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     default_steps = args.default_steps or pipe.default_denoising_steps
     if default_steps not in steps_list:
         steps_list.append(default_steps)
+    single_step = bool(pipe.extra_settings.get("single_step", False))
+    if single_step:  # an E2E-FT model always runs one step: other step counts would repeat the same run
+        steps_list, default_steps, args.no_double = [1], 1, True
+        print("single-step model: every mode at 1 step (no warm start; the stream's scale and fusion only)")
     modes = ["off", "stream"]
 
     t0 = time.perf_counter()

@@ -272,6 +272,14 @@ class DepthStream:
         self._counters = _Counters()
 
     # ------------------------------------------------------------------ public
+    @property
+    def single_step(self) -> bool:
+        """Whether the model predicts in one deterministic step (E2E-FT, Lotus: ``"single_step"`` in its
+        ``model_index.json``). Such a model was trained from one fixed start (a zero latent, or Lotus-G's
+        noise): any other start is out of its distribution, so no warm start applies and every frame starts
+        as an independent one; the stable scale and the fusion still do."""
+        return bool(self.pipeline.extra_settings.get("single_step", False))
+
     def reset(self, reason: str = "manual") -> None:
         """Forget the previous frame; the next frame starts fresh and reports ``reason``."""
         if reason not in RESET_REASONS:
@@ -283,7 +291,7 @@ class DepthStream:
         """Counters and the state in use, for diagnostics (``*_ms``: the last frame's times)."""
         c = self._counters
         out: dict[str, float | int | str] = {
-            "warm_start": self.config.warm_start,
+            "warm_start": "n/a (single-step model)" if self.single_step else self.config.warm_start,
             "frames": c.frames,
             "frames_since_reset": c.frames_since_reset,
             "scale": self._state.scale if self._state else 1.0,
@@ -393,7 +401,7 @@ class DepthStream:
         """The pipeline's noise / warm-start arguments for this frame."""
         cfg = self.config
         noise = self._noise
-        if warm is None or noise is None:
+        if warm is None or noise is None or self.single_step:
             # A fresh start: the pipeline draws the noise from the seed (_fixed_noise repeats that draw), as
             # an independent frame with the same seed would.
             return {"num_inference_steps": steps, "generator": torch.Generator(device="cpu").manual_seed(self.seed)}

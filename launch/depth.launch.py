@@ -23,6 +23,7 @@ that build actions), so its argument logic is plain functions that can be tested
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 
 ECHO_LIMIT = 200  # characters of a user's value repeated in an error message
@@ -117,6 +118,16 @@ def remappings(args: Mapping[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+def rviz_config_text(text: str, namespace: str, image_topic: str) -> str:
+    """``config/iris.rviz`` (written for the default namespace ``iris`` and ``/camera/image_raw``) with its
+    topics moved to this launch's: the node's outputs in ``namespace``, the camera image it subscribes to.
+    RViz has no namespace of its own for display topics, so the file is rewritten (as nav2_bringup does)."""
+    parts = [p for p in namespace.strip("/").split("/") if p]
+    inside = "/" + "/".join(parts) if parts else ""
+    text = text.replace("Value: /iris/", f"Value: {inside}/")
+    return text.replace("Value: /camera/image_raw\n", f"Value: {image_topic}\n")
+
+
 def dds_environment(profile: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment the node and RViz get on top of the launch's: the profile, unless the user set one."""
     if environ.get(PROFILE_VARIABLE) or not profile:
@@ -187,7 +198,12 @@ def _launch_setup(context, *args, **kwargs):
     if steps["rviz"]:
         from ament_index_python.packages import get_package_share_directory
 
-        rviz_config = os.path.join(get_package_share_directory("iris_ros"), "config", "iris.rviz")
+        template = os.path.join(get_package_share_directory("iris_ros"), "config", "iris.rviz")
+        with open(template, encoding="utf-8") as f:
+            text = rviz_config_text(f.read(), config.get("namespace", ""), dict(steps["remappings"])["image"])
+        with tempfile.NamedTemporaryFile("w", prefix="iris_", suffix=".rviz", delete=False) as f:
+            f.write(text)
+        rviz_config = f.name
         actions.append(
             Node(
                 package="rviz2",

@@ -138,7 +138,7 @@ def test_launch_file_imports_launch_only_inside_functions(launch_tree: ast.Modul
                 names = {a.name.split(".")[0] for a in node.names}
             (inner if isinstance(statement, ast.FunctionDef) else top).update(names)
     # Module level: the standard library only, so that the file imports without a ROS 2 install.
-    assert top <= {"__future__", "os", "collections"}, top
+    assert top <= set(sys.stdlib_module_names) | {"__future__"}, top
     # A venv install is started by a system `ros2 launch`: the file must not import iris_ros or other venv packages.
     assert inner <= {"launch", "launch_ros", "ament_index_python"}, inner
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in launch_tree.body)
@@ -307,14 +307,20 @@ def test_launch_setup_starts_rviz_with_the_installed_config(
     index.mkdir(parents=True)
     (index / "rviz2").touch()
     (index / "iris_ros").touch()
-    (tmp_path / "share" / "iris_ros").mkdir()
+    (tmp_path / "share" / "iris_ros" / "config").mkdir(parents=True)
+    shutil.copyfile(RVIZ, tmp_path / "share" / "iris_ros" / "config" / "iris.rviz")
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/my_profile.xml")
-    lf._launch_setup(types.SimpleNamespace(launch_configurations=_args(rviz="true")))
+    lf._launch_setup(types.SimpleNamespace(launch_configurations=_args(rviz="true", namespace="robot1/iris")))
     kinds = [(kind, kwargs.get("package")) for kind, kwargs in recording_actions]
     assert kinds == [("LogInfo", None), ("Node", "iris_ros"), ("Node", "rviz2")]
     rviz = recording_actions[2][1]
-    assert rviz["arguments"] == ["-d", str(tmp_path / "share" / "iris_ros" / "config" / "iris.rviz")]
+    # The installed config, its topics moved to the launch's namespace (a file of its own).
+    assert rviz["arguments"][0] == "-d"
+    shown = Path(rviz["arguments"][1])
+    assert shown.read_text() == lf.rviz_config_text(RVIZ.read_text(), "robot1/iris", "/robot1/camera/image_raw")
+    assert _rviz_topics(shown.read_text())["Points"] == "/robot1/iris/points"
+    shown.unlink()
     assert rviz["additional_env"] is None and recording_actions[1][1]["additional_env"] is None  # the user's wins
     assert "/etc/my_profile.xml" in recording_actions[0][1]["msg"]
 
@@ -384,10 +390,27 @@ def test_rviz_config_shows_camera_depth_and_points_best_effort() -> None:
     assert displays["Points"]["Color Transformer"] == "RGB8"
 
 
-def test_rviz_topics_follow_the_launch_namespace(lf: types.ModuleType) -> None:
+def _rviz_topics(text: str) -> dict[str, str]:
+    displays = yaml.safe_load(text)["Visualization Manager"]["Displays"]
+    return {d["Name"]: d["Topic"]["Value"] for d in displays if "Topic" in d}
+
+
+def test_rviz_topics_follow_the_launch_namespace_and_camera(lf: types.ModuleType) -> None:
     namespace = lf.ARGUMENTS["namespace"][0]
     text = RVIZ.read_text()
     assert f"/{namespace}/points" in text and f"/{namespace}/depth/colorized" in text
+    # The default launch shows the file as it is.
+    image = dict(lf.remappings({"namespace": namespace}))["image"]
+    assert lf.rviz_config_text(text, namespace, image) == text
+    # Another namespace and the camera topics that follow it: every display moves.
+    image = dict(lf.remappings({"namespace": "robot1/iris"}))["image"]
+    assert _rviz_topics(lf.rviz_config_text(text, "robot1/iris", image)) == {
+        "Camera": "/robot1/camera/image_raw",
+        "Depth (colorized)": "/robot1/iris/depth/colorized",
+        "Points": "/robot1/iris/points",
+    }
+    moved = _rviz_topics(lf.rviz_config_text(text, "", "/my_cam/image_raw"))
+    assert moved == {"Camera": "/my_cam/image_raw", "Depth (colorized)": "/depth/colorized", "Points": "/points"}
 
 
 def test_launcher_re_executes_with_the_python_of_its_venv(tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ def test_setuptools_59_installs_every_model_file_and_it_loads(tools: Path, tmp_p
         assert noise not in pip.stdout + pip.stderr, noise
     installed = next((prefix / "lib").glob("python3*/site-packages")) / "iris_model" / "default_model"
     assert _model_files(installed) == _model_files(MODEL)
+    assert (installed.parent / "demo_data" / "frames.json").is_file()  # what python -m iris_model.demo reads
     mismatch = filecmp.cmpfiles(MODEL, installed, _model_files(MODEL), shallow=False)[1:]
     assert mismatch == ([], []), mismatch
     for exe in ("depth_node", "demo_camera"):
@@ -218,7 +219,10 @@ def setup_kwargs(monkeypatch: pytest.MonkeyPatch) -> dict:
 
 def test_package_data_lists_every_model_file(setup_kwargs: dict) -> None:
     listed = setup_kwargs["package_data"]["iris_model"]
-    assert sorted(listed) == sorted(f"default_model/{name}" for name in _model_files(MODEL))
+    demo = REPO / "iris_model" / "demo_data"
+    expected = [f"default_model/{name}" for name in _model_files(MODEL)]
+    expected += [f"demo_data/{name}" for name in _model_files(demo)]
+    assert sorted(listed) == sorted(expected) and "demo_data/frames.json" in listed
     assert not any("*" in entry for entry in listed)  # explicit files: no glob that old setuptools reads otherwise
     assert not setup_kwargs.get("include_package_data")
 

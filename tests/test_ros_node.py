@@ -750,8 +750,11 @@ def test_temporal_stream_keeps_the_scale_steadier_than_off_on_a_moving_sequence(
                 scales.append(_scale_to_truth(depth, truth))
             jumps[mode] = np.abs(np.diff(np.log(np.abs(scales))))
         print({mode: (float(j.mean()), float(j.max())) for mode, j in jumps.items()})
-        assert jumps["stream"].mean() < 0.75 * jumps["off"].mean()
-        assert jumps["stream"].max() < jumps["off"].max()
+        # Default model v2 (here: off 0.023 mean / 0.061 largest, stream 0.019 / 0.031): its per-frame [0, 1]
+        # scale barely moves in this room; what is left is the model's shape wobble, which the fusion halves
+        # at its worst.
+        assert jumps["stream"].mean() < 0.9 * jumps["off"].mean()
+        assert jumps["stream"].max() < 0.75 * jumps["off"].max()
         diag = ros.diagnostics(rig.name, lambda d: d.get("temporal_mode") == "stream" and "stream_scale" in d)
         assert diag["stream_resets_first"] == "1" and int(diag["stream_frames_since_reset"]) == len(frames)
         assert float(diag["stream_scale"]) > 0

@@ -156,6 +156,22 @@ def test_warm_start_uses_the_previous_latent(pipe, warm_start):
     assert np.array_equal(none(frames[1], TEXT, 0.1, num_inference_steps=2).raw, cold)
 
 
+@pytest.mark.parametrize("warm_start", ["renoise", "blend"])
+def test_a_single_step_model_gets_no_warm_start(tiny_model_dir, one_torch_thread, warm_start):
+    # An E2E-FT model predicts from a zero latent only; a blended or re-noised start would be out of its
+    # distribution, so every frame is the model's own single-step prediction (the scale and fusion still run).
+    single = IrisDepthPipeline.from_pretrained(tiny_model_dir)
+    single.extra_settings["single_step"] = True
+    base = _image()
+    frames = [base, _moved(base, 1), _moved(base, 2)]
+    stream = DepthStream(single, StreamConfig(warm_start=warm_start), seed=0)
+    out = _run(stream, frames)
+    assert out[0].reset_reason == "first" and out[1].reset_reason is None
+    for frame, image in zip(out, frames, strict=True):
+        assert np.array_equal(frame.raw, single(image, TEXT).depth[0])
+    assert stream.stats()["warm_start"] == "n/a (single-step model)"
+
+
 def test_stream_resets_on_description_cut_gap_and_parameters(pipe):
     base = _image()
     stream = DepthStream(pipe, seed=0)
@@ -208,6 +224,7 @@ class _StubPipeline:
     def __init__(self, depths: list[np.ndarray]) -> None:
         self.depths = list(depths)
         self.components = SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32)
+        self.extra_settings: dict = {}
 
     def __call__(self, image, text, **kwargs):
         d = self.depths.pop(0)

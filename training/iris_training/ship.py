@@ -8,6 +8,7 @@ checks the result loads and fits the 50 MB budget. The model card (README.md) is
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     pipe.save_pretrained(args.out, weights_dtype=torch.float16)
     if saved_card is not None:
         card.write_text(saved_card)
+    for config in args.out.glob("*/config.json"):
+        # diffusers records where the weights were loaded from: a path on the training machine, not the user's.
+        data = json.loads(config.read_text())
+        if data.pop("_name_or_path", None) is not None:
+            config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     if size > BUDGET_BYTES:
         raise SystemExit(f"{args.out} is {size / 2**20:.1f} MB, over the 50 MB budget")
