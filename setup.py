@@ -73,8 +73,8 @@ setup(
         "console_scripts": [
             "iris-depth = iris_model.cli:main",
             "iris-export = iris_model.export.cli:main",
-            "depth_node = iris_ros.depth_node:main",
-            "demo_camera = iris_ros.demo_camera:main",
+            "depth_node = iris_ros.entry:depth_node",
+            "demo_camera = iris_ros.entry:demo_camera",
         ],
     },
 )

@@ -329,8 +329,8 @@ def test_node_package_and_executable_exist_in_setup_py(launch_tree: ast.Module) 
     nodes = {(_const(_kw(c, "package")), _const(_kw(c, "executable"))) for c in _calls(launch_tree, "Node")}
     assert nodes == {("iris_ros", "depth_node"), ("rviz2", "rviz2")}
     scripts, data_files = _setup_py()
-    assert scripts["depth_node"] == "iris_ros.depth_node:main"
-    assert scripts["demo_camera"] == "iris_ros.demo_camera:main"
+    assert scripts["depth_node"] == "iris_ros.entry:depth_node"
+    assert scripts["demo_camera"] == "iris_ros.entry:demo_camera"
     assert ("'lib/' + package_name", "glob('scripts/ros_executables/*')") in data_files
     # One way into lib/iris_ros (the launchers as data files): no setup.cfg sending entry scripts there too.
     setup_cfg = REPO / "setup.cfg"

@@ -219,3 +219,24 @@ def test_sigterm_during_model_load_exits_cleanly(tiny_model_dir: Path) -> None:
     assert took < EXIT_LIMIT_S, out
     for bad in ("Traceback", "RCLError", "context is invalid", "terminate called"):
         assert bad not in out, out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_executable_imports_its_libraries_exits_0(signum: int) -> None:
+    """The installed launcher (what ``ros2 run`` / launch start) handles a stop from its first line on: 1 s
+    in, it is still importing torch, transformers and rclpy (3+ s here), long before ``main()`` runs."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "ros_executables" / "depth_node")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    time.sleep(1.0)
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    try:
+        out, _ = proc.communicate(timeout=60.0)
+    finally:
+        proc.kill()
+    took = time.monotonic() - sent
+    print(f"exit code {proc.returncode} after {took:.2f} s\n{out}")
+    assert f"{signal.Signals(signum).name} while starting (importing its libraries): exiting" in out, out
+    assert proc.returncode == 0 and took < EXIT_LIMIT_S, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
