@@ -340,7 +340,7 @@ def test_node_package_and_executable_exist_in_setup_py(launch_tree: ast.Module) 
         assert launcher.is_file() and os.access(launcher, os.X_OK), f"{launcher} missing or not executable"
         text = launcher.read_text()
         assert text.startswith("#!/usr/bin/env python3\n")
-        assert f"from iris_ros.{exe} import main" in text
+        assert f"from iris_ros.entry import {exe}" in text and f"sys.exit({exe}())" in text
 
 
 def test_launch_remappings_name_the_node_s_topics(lf: types.ModuleType) -> None:
