@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from iris_model import IrisDepthPipeline, ModelLoadError
 from iris_model.components import add_tiny_decoder, make_tiny_decoder
@@ -226,6 +227,32 @@ def test_distillation_entry_point_trains_saves_and_resumes(checkpoints, tmp_path
     shutil.copytree(plain, target)
     add_tiny_decoder(target, out / "tiny_decoder")
     assert IrisDepthPipeline.from_pretrained(target).decoder == "tiny"
+
+
+def test_distillation_fine_tunes_on_the_model_s_own_latents(checkpoints, tmp_path):
+    from diffusers import AutoencoderTiny
+    from iris_training.distill_decoder import main
+
+    plain, with_tiny, _ = checkpoints
+    out = tmp_path / "run"
+    assert main([str(plain), "--out", str(out), "--init", str(with_tiny / "tiny_decoder"), "--model-fraction", "1",
+                 "--rgb-fraction", "0", "--scenes", "2", "--val-scenes", "1", "--batch", "2", "--crop", "8",
+                 "--pairs", "4", "--steps", "2", "--save-every", "2", "--image-height", "48",
+                 "--image-width", "64"]) == 0
+    # The bank holds the pipeline's own final latents; every crop came from them, validation too.
+    own = load_file(str(out / "model_latents.safetensors"))["model"]
+    pipe = IrisDepthPipeline.from_pretrained(plain)
+    from iris_training.synthetic.registered import open_synthetic
+
+    scene = open_synthetic("", split="train", size=2, height=48, width=64)[0]
+    expected = pipe(scene["rgb"], scene["caption"], output_latent=True, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(own[0], expected.latent[0], atol=1e-5)
+    # Fine-tuned from the given decoder: same architecture, changed weights.
+    start = AutoencoderTiny.from_pretrained(str(with_tiny / "tiny_decoder"))
+    tuned = AutoencoderTiny.from_pretrained(str(out / "tiny_decoder"))
+    assert start.config.decoder_block_out_channels == tuned.config.decoder_block_out_channels
+    assert any(not torch.equal(a, b) for a, b in zip(start.decoder.parameters(), tuned.decoder.parameters(),
+                                                     strict=True))
 
 
 def test_iris_depth_decoder_option(checkpoints, tmp_path):

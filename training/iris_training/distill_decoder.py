@@ -69,17 +69,45 @@ def load_or_encode(path: Path, vae: Any, dataset: Any, count: int) -> dict[str, 
     return bank
 
 
+def model_latents(model_dir: Path, dataset: Any, count: int) -> torch.Tensor:
+    """``[count, C, h, w]``: the checkpoint's own final depth latents (its default steps, with the caption) on
+    ``count`` scenes: what the tiny decoder reads in use, which need not lie where the VAE encoder's do."""
+    from iris_model import IrisDepthPipeline
+
+    pipe = IrisDepthPipeline.from_pretrained(model_dir)
+    out, start = [], time.time()
+    for i in range(count):
+        s = dataset[i]
+        out.append(pipe(s["rgb"], s["caption"], output_latent=True,
+                        generator=torch.Generator().manual_seed(i)).latent.float())
+        if i % 50 == 0:
+            logger.info("model latents %d/%d (%.0f s)", i + 1, count, time.time() - start)
+    return torch.cat(out)
+
+
+def load_or_predict(path: Path, model_dir: Path, dataset: Any, count: int) -> torch.Tensor:
+    if path.is_file():
+        cached = load_file(str(path))["model"]
+        if cached.shape[0] >= count:
+            return cached[:count]
+    z = model_latents(model_dir, dataset, count).contiguous()
+    save_file({"model": z}, str(path))
+    return z
+
+
 def teacher_decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         return vae.decode(latents / float(vae.config.scaling_factor), return_dict=False)[0]
 
 
 def draw_batch(bank: dict[str, torch.Tensor], batch: int, crop: int, rgb_fraction: float, noise: float,
-               gen: torch.Generator) -> torch.Tensor:
-    """Random latent crops ``[batch, C, crop, crop]``: depth latents (noise-perturbed) and some RGB latents."""
+               gen: torch.Generator, model_fraction: float = 0.0) -> torch.Tensor:
+    """Random latent crops ``[batch, C, crop, crop]``: depth latents (noise-perturbed), some RGB latents and,
+    with ``model_fraction``, the model's own predicted latents (``bank["model"]``)."""
     out = []
     for _ in range(batch):
-        kind = "rgb" if torch.rand((), generator=gen) < rgb_fraction else "depth"
+        u = float(torch.rand((), generator=gen))
+        kind = "rgb" if u < rgb_fraction else "model" if u < rgb_fraction + model_fraction else "depth"
         pool = bank[kind]
         i = int(torch.randint(pool.shape[0], (), generator=gen))
         z = pool[i]
@@ -106,7 +134,8 @@ def validation_error(student: Any, vae: Any, latents: torch.Tensor) -> float:
 
 
 def load_or_build_targets(path: Path, vae: Any, bank: dict[str, torch.Tensor], count: int, crop: int,
-                          rgb_fraction: float, noise: float, seed: int, chunk: int = 16) -> dict[str, torch.Tensor]:
+                          rgb_fraction: float, noise: float, seed: int, chunk: int = 16,
+                          model_fraction: float = 0.0) -> dict[str, torch.Tensor]:
     """``count`` latent crops and the teacher's decoded images of them, computed once (the teacher's decode is
     most of the cost of a step) and cached in ``path``; targets stored in float16."""
     if path.is_file():
@@ -117,7 +146,7 @@ def load_or_build_targets(path: Path, vae: Any, bank: dict[str, torch.Tensor], c
     latents, targets = [], []
     start = time.time()
     for lo in range(0, count, chunk):
-        z = draw_batch(bank, min(chunk, count - lo), crop, rgb_fraction, noise, gen)
+        z = draw_batch(bank, min(chunk, count - lo), crop, rgb_fraction, noise, gen, model_fraction)
         latents.append(z)
         targets.append(teacher_decode(vae, z).half())
         if lo // chunk % 10 == 0:
@@ -150,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state")
+    p.add_argument("--init", type=Path, default=None, help="start from this AutoencoderTiny folder (fine-tuning)")
+    p.add_argument("--model-fraction", type=float, default=0.0,
+                   help="share of crops taken from the checkpoint's own predicted latents (validated on those)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -167,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
 
         student = AutoencoderTiny.from_pretrained(str(out / "tiny_decoder"), use_safetensors=True)
         progress = json.loads((state_dir / "progress.json").read_text())
+    elif args.init is not None:
+        from diffusers import AutoencoderTiny
+
+        student = AutoencoderTiny.from_pretrained(str(args.init), use_safetensors=True)
+        progress = {"step": 0}
     else:
         student = make_tiny_decoder(int(vae.config.latent_channels), args.width, blocks)
         progress = {"step": 0}
@@ -182,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     val = open_synthetic(args.cache, split="val", size=max(args.val_scenes, 1), **size)
     bank = load_or_encode(out / "latents.safetensors", vae, train, args.scenes)
     val_bank = load_or_encode(out / "val_latents.safetensors", vae, val, args.val_scenes)["depth"]
+    if args.model_fraction > 0:
+        bank["model"] = load_or_predict(out / "model_latents.safetensors", args.model_dir, train, args.scenes)
+        val_bank = load_or_predict(out / "val_model_latents.safetensors", args.model_dir, val, args.val_scenes)
     pairs = load_or_build_targets(out / "teacher_targets.safetensors", vae, bank, args.pairs, args.crop,
-                                  args.rgb_fraction, args.latent_noise, args.seed)
+                                  args.rgb_fraction, args.latent_noise, args.seed, model_fraction=args.model_fraction)
     gen = torch.Generator().manual_seed(args.seed + progress["step"])
     log = (out / "log.jsonl").open("a")
     start, step = time.time(), progress["step"]
