@@ -140,3 +140,23 @@ def test_synthetic_dataset_with_and_without_text_in_one_command(tmp_path, tiny_m
 def test_other_datasets_still_need_a_root(tiny_model_dir, capsys):
     assert main([str(tiny_model_dir), "--dataset", "nyuv2", "--text", "off"]) == 2
     assert "--root is required" in capsys.readouterr().err
+
+
+def test_claims_report_without_a_caption_free_twin(tmp_path, tiny_model_dir):
+    """A single-step model has no twin and one step: (a) and (b) only, no steps plot; the text model's
+    figures are those of iris-eval on the same scenes."""
+    from iris_training.claims import main as claims_main
+
+    out = tmp_path / "claims"
+    assert claims_main(["--text-model", str(tiny_model_dir), "--count", "2", "--steps", "1", "--height", "48",
+                        "--width", "64", "--threads", "1", "--out", str(out)]) == 0
+    table = json.loads((out / "claims.json").read_text())["table"]
+    assert set(table) == {"a", "b"} and set(table["a"]) == {"1"}
+    md = (out / "claims.md").read_text()
+    assert "(a) text model, with caption | 1 |" in md and "(c)" not in md
+    assert not (out / "claims_steps.png").exists()
+    record = tmp_path / "eval"
+    assert main([str(tiny_model_dir), "--dataset", "synthetic", "--count", "2", "--scene-size", "64x48", "--steps",
+                 "1", "--text", "both", "--out", str(record), "--device", "cpu"]) == 0
+    rows = {r["text"]: r for r in json.loads(record.with_suffix(".json").read_text())["results"]}
+    assert table["a"]["1"]["all"]["abs_rel"] == pytest.approx(rows["on"]["abs_rel"], rel=1e-6)

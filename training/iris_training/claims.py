@@ -64,6 +64,8 @@ def evaluate(pipes: dict[str, IrisDepthPipeline], dataset: Any, steps: tuple[int
         ambiguous = np.asarray(sample["ambiguous"], dtype=bool)
         rgb = torch.as_tensor(sample["rgb"])
         for variant, (_, model, with_text) in VARIANTS.items():
+            if model not in pipes:
+                continue
             text = sample["caption"] if with_text else ""
             for s in steps:
                 depth = pipes[model](rgb, text, num_inference_steps=s,
@@ -77,7 +79,7 @@ def evaluate(pipes: dict[str, IrisDepthPipeline], dataset: Any, steps: tuple[int
     return {
         v: {s: {region: (mean_metrics(rows) | {"n": len(rows)}) for region, rows in per.items() if rows}
             for s, per in by_steps.items()}
-        for v, by_steps in results.items()
+        for v, by_steps in results.items() if VARIANTS[v][1] in pipes
     }
 
 
@@ -99,8 +101,6 @@ def write_report(out: Path, table: dict[str, Any], curves: dict[str, list[tuple[
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out.mkdir(parents=True, exist_ok=True)
     (out / "claims.json").write_text(json.dumps({"meta": meta, "table": table, "curves": curves}, indent=2) + "\n")
     lines = [
@@ -118,19 +118,33 @@ def write_report(out: Path, table: dict[str, Any], curves: dict[str, list[tuple[
     for region, title in (("all", "Whole image"), ("ambiguous", "Ambiguous regions only (depth fixed by the text)")):
         lines += [f"## {title}", "", "| variant | steps | AbsRel ↓ | δ1 ↑ | RMSE ↓ | n |", "|---|---|---|---|---|---|"]
         for v, (label, _, _) in VARIANTS.items():
-            for s, per in table[v].items():
+            for s, per in table.get(v, {}).items():
                 if region in per:
                     m = per[region]
                     lines.append(f"| ({v}) {label} | {s} | {m['abs_rel']:.4f} | {m['delta1']:.4f} | "
                                  f"{m['rmse']:.3f} | {m['n']} |")
         lines.append("")
-    lines += ["## Plots", "", "![metrics against steps](claims_steps.png)", "",
-              "![validation AbsRel during training](claims_training.png)", ""]
+    several_steps = len(meta["steps"]) > 1
+    lines += ["## Plots", ""]
+    if several_steps:
+        lines += ["![metrics against steps](claims_steps.png)", ""]
+    if any(curves.values()):
+        lines += ["![validation AbsRel during training](claims_training.png)", ""]
     (out / "claims.md").write_text("\n".join(lines))
+    if several_steps:
+        _plot_steps(out, table)
+    if any(curves.values()):
+        _plot_curves(out, curves, meta["curve_tag"])
+
+
+def _plot_steps(out: Path, table: dict[str, Any]) -> None:
+    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, region in zip(axes, ("all", "ambiguous"), strict=True):
         for v, (label, _, _) in VARIANTS.items():
+            if v not in table:
+                continue
             xs = [s for s in table[v] if region in table[v][s]]
             ax.plot(xs, [table[v][s][region]["abs_rel"] for s in xs], marker="o", label=f"({v}) {label}")
         ax.set_xscale("log")
@@ -144,12 +158,16 @@ def write_report(out: Path, table: dict[str, Any], curves: dict[str, list[tuple[
     fig.savefig(out / "claims_steps.png", dpi=110)
     plt.close(fig)
 
+
+def _plot_curves(out: Path, curves: dict[str, list[tuple[int, float]]], tag: str) -> None:
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, pts in curves.items():
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=name)
     ax.set_xlabel("training step")
-    ax.set_ylabel("validation AbsRel (4 steps)")
+    ax.set_ylabel(f"validation {tag.split('/')[-1]}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -160,7 +178,8 @@ def write_report(out: Path, table: dict[str, Any], curves: dict[str, list[tuple[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--text-model", type=Path, required=True)
-    parser.add_argument("--notext-model", type=Path, required=True)
+    parser.add_argument("--notext-model", type=Path, default=None,
+                        help="the caption-free twin (variant c); without it only (a) and (b) are measured")
     parser.add_argument("--text-run", type=Path, default=None, help="training run folder (for the curves)")
     parser.add_argument("--notext-run", type=Path, default=None)
     parser.add_argument("--count", type=int, default=100, help="test scenes")
@@ -169,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--curve-tag", default="val/abs_rel_steps4", help="validation scalar of the runs' logs")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -178,15 +198,16 @@ def main(argv: list[str] | None = None) -> int:
 
     steps = tuple(int(s) for s in args.steps.split(","))
     dataset = open_synthetic("", split="test", size=args.count, height=args.height, width=args.width)
-    pipes = {"text": IrisDepthPipeline.from_pretrained(args.text_model),
-             "notext": IrisDepthPipeline.from_pretrained(args.notext_model)}
+    pipes = {"text": IrisDepthPipeline.from_pretrained(args.text_model)}
+    if args.notext_model is not None:
+        pipes["notext"] = IrisDepthPipeline.from_pretrained(args.notext_model)
     table = evaluate(pipes, dataset, steps, args.count, args.seed)
     curves = {}
     for name, run in (("text run (val with captions)", args.text_run), ("text-free run", args.notext_run)):
         if run is not None:
-            curves[name] = read_validation_curve(run, "val/abs_rel_steps4")
+            curves[name] = read_validation_curve(run, args.curve_tag)
     meta = {"count": args.count, "height": args.height, "width": args.width, "steps": steps,
-            "min_depth": dataset.min_depth, "max_depth": dataset.max_depth,
+            "min_depth": dataset.min_depth, "max_depth": dataset.max_depth, "curve_tag": args.curve_tag,
             "command": "python -m iris_training.claims " + " ".join(argv if argv is not None else sys.argv[1:])}
     write_report(args.out, table, curves, meta)
     print((args.out / "claims.md").read_text())
