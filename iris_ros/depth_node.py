@@ -227,14 +227,14 @@ class IrisDepthNode(Node):
             self._name_logger(exc)
             raise
 
-    def _name_logger(self, exc: IrisError) -> None:
-        """Mark ``exc`` with this node's logger name, so that :func:`main`'s FATAL line uses the same one."""
+    def _name_logger(self, exc: BaseException) -> None:
+        """Mark ``exc`` with this node's logger name, so that :func:`main`'s last line uses the same one."""
         exc.logger_name = self.get_logger().name  # type: ignore[attr-defined]
 
     def _load_pipeline(self, cfg: NodeConfig) -> tuple[Any, Path]:
         try:
             return self._load_pipeline_from(cfg)
-        except IrisError as exc:
+        except (IrisError, _StopRequested) as exc:  # a stop during the load: main() says so as this node
             self._name_logger(exc)
             raise
 
@@ -679,8 +679,8 @@ def main(args: list[str] | None = None) -> NoReturn:
             stop.raise_on_signal = False
             rclpy.logging.get_logger(getattr(exc, "logger_name", NODE_NAME)).fatal(f"cannot start: {exc}")
             code = 1
-    except _StopRequested:
-        logger.info(f"{stop.name} during start-up: stopping")
+    except _StopRequested as exc:
+        rclpy.logging.get_logger(getattr(exc, "logger_name", NODE_NAME)).info(f"{stop.name} during start-up: stopping")
     finally:
         stop.raise_on_signal = False
         if node is not None:

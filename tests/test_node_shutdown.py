@@ -214,7 +214,7 @@ def test_sigterm_during_model_load_exits_cleanly(tiny_model_dir: Path) -> None:
     out = node.output()
     print(f"exit code {rc} after {took:.2f} s\n{out}")
     assert "ready:" not in out, f"the model had finished loading before the signal:\n{out}"
-    assert "SIGTERM during start-up: stopping" in out, out
+    assert "[stop_load.iris_depth]: SIGTERM during start-up: stopping" in out, out  # the node's own logger
     assert rc == 0, out
     assert took < EXIT_LIMIT_S, out
     for bad in ("Traceback", "RCLError", "context is invalid", "terminate called"):
