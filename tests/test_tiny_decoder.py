@@ -255,6 +255,24 @@ def test_distillation_fine_tunes_on_the_model_s_own_latents(checkpoints, tmp_pat
                                                      strict=True))
 
 
+def test_ship_writes_a_float16_checkpoint_with_the_tiny_decoder(checkpoints, tmp_path):
+    from iris_training.ship import main as ship
+
+    plain, with_tiny, _ = checkpoints
+    out = tmp_path / "shipped"
+    assert ship([str(plain), "--out", str(out), "--tiny-decoder", str(with_tiny / "tiny_decoder")]) == 0
+    pipe = IrisDepthPipeline.from_pretrained(out)
+    assert pipe.decoder == "tiny"
+    assert load_file(str(out / "unet" / "diffusion_pytorch_model.safetensors"))["conv_in.weight"].dtype == torch.float16
+    for config in out.glob("*/config.json"):
+        assert "_name_or_path" not in json.loads(config.read_text()), config  # no path of the training machine
+    image = _image(4)
+    reference = IrisDepthPipeline.from_pretrained(plain, tiny_decoder=with_tiny / "tiny_decoder")
+    ours = pipe(image, "a room", num_inference_steps=1, generator=torch.Generator().manual_seed(0)).depth
+    theirs = reference(image, "a room", num_inference_steps=1, generator=torch.Generator().manual_seed(0)).depth
+    assert np.abs(ours - theirs).max() < 1e-2  # float16 weights
+
+
 def test_iris_depth_decoder_option(checkpoints, tmp_path):
     from PIL import Image
 
