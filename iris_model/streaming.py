@@ -107,14 +107,14 @@ class StreamConfig:
     blend_weight: float = 0.1
     scale_relax: float = 0.05
     depth_smoothing: float = 0.6
-    fuse_tolerance: float = 0.25
+    fuse_tolerance: float = 0.15
     agree_tolerance: float = 0.05
     min_agree_fraction: float = 0.3
     cut_threshold: float = 0.15
     max_gap_s: float = 1.0
     fit_grid: tuple[int, int] = (32, 24)
     motion_compensation: bool = True
-    static_smoothing: float = 0.9
+    static_smoothing: float = 0.5
     static_tolerance: float = 0.02
 
     def __post_init__(self) -> None:
