@@ -26,6 +26,9 @@ from iris_model.text import MAX_TEXT_CHARS
 DEPTH_MODES = ("relative", "fixed_scale", "sparse_aligned")
 IMAGE_QOS = ("sensor_data", "reliable")
 DTYPES = ("fp32", "fp16", "bf16")
+DECODERS = ("auto", "vae", "tiny")
+#: decoder parameter -> IrisDepthPipeline.from_pretrained(tiny_decoder=...)
+TINY_DECODER_ARG: dict[str, bool | None] = {"auto": None, "vae": False, "tiny": True}
 TEMPORAL_MODES = ("off", "stream")
 #: Longest accepted description (characters); the text encoder reads only its first ~77 tokens anyway.
 MAX_DESCRIPTION_CHARS = MAX_TEXT_CHARS
@@ -113,6 +116,11 @@ class NodeConfig:
         "fp32",
         "precision of the model weights (torch backend): fp32, fp16 or bf16; the VAE stays fp32",
         choices=DTYPES,
+    )
+    decoder: str = _param(
+        "auto",
+        "depth decoder: auto (the checkpoint's tiny decoder when it has one, else its VAE decoder), vae or tiny",
+        choices=DECODERS,
     )
     temporal_mode: str = _param(
         "off",

@@ -59,6 +59,7 @@ from .camera_info import CameraGeometry, CameraInfoError, CameraInfoFields, came
 from .config import (
     DYNAMIC_PARAMETERS,
     PARAMETERS,
+    TINY_DECODER_ARG,
     ConfigError,
     DescriptionError,
     NodeConfig,
@@ -256,10 +257,14 @@ class IrisDepthNode(Node):
                 raise
             except Exception as exc:  # building the stand-in can fail on a read-only cache, a full disk, ...
                 raise ModelLoadError("<default model>", f"{type(exc).__name__}: {exc}") from exc
-        self.get_logger().info(f"loading model {path} (backend {cfg.backend}, device {cfg.device}, dtype {cfg.dtype})")
+        self.get_logger().info(
+            f"loading model {path} (backend {cfg.backend}, device {cfg.device}, dtype {cfg.dtype}, "
+            f"decoder {cfg.decoder})"
+        )
         try:
             pipe = IrisDepthPipeline.from_pretrained(
-                path, backend=cfg.backend, device=cfg.device, dtype=cfg.torch_dtype
+                path, backend=cfg.backend, device=cfg.device, dtype=cfg.torch_dtype,
+                tiny_decoder=TINY_DECODER_ARG[cfg.decoder],
             )
         except IrisError:
             raise

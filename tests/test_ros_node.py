@@ -717,6 +717,23 @@ def test_bf16_end_to_end_through_the_node_on_cpu(ros: Harness, tiny_model_dir: P
         rig.destroy()
 
 
+@pytest.mark.parametrize("decoder", ["auto", "vae", "tiny"])
+def test_decoder_parameter_picks_the_depth_decoder(ros: Harness, scene_rgb, decoder: str):
+    """The embedded default model carries a tiny decoder: ``auto`` and ``tiny`` decode with it, ``vae`` with the
+    VAE decoder; the parameter is read-only."""
+    from iris_model.default_model import default_model_dir
+
+    rig = Rig(ros, f"dec_{decoder}", None, outputs=("depth",), model_dir=str(default_model_dir()), decoder=decoder)
+    try:
+        assert rig.node.pipeline.decoder == ("vae" if decoder == "vae" else "tiny")
+        z = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb), timeout=60.0))
+        assert np.isfinite(z).all() and z.std() > 1e-4
+        reply = ros.set_parameters(f"/dec_{decoder}/{rig.name}", decoder="vae")[0]
+        assert not reply.successful and "read-only" in reply.reason
+    finally:
+        rig.destroy()
+
+
 def _scale_to_truth(depth: np.ndarray, truth: np.ndarray) -> float:
     """s of the least-squares fit depth ~ s * truth + b (truth in meters): the output's scale in this frame."""
     valid = np.isfinite(depth) & np.isfinite(truth) & (truth < 100)
@@ -750,10 +767,10 @@ def test_temporal_stream_keeps_the_scale_steadier_than_off_on_a_moving_sequence(
                 scales.append(_scale_to_truth(depth, truth))
             jumps[mode] = np.abs(np.diff(np.log(np.abs(scales))))
         print({mode: (float(j.mean()), float(j.max())) for mode, j in jumps.items()})
-        # Default model v2 (here: off 0.023 mean / 0.061 largest, stream 0.019 / 0.031): its per-frame [0, 1]
-        # scale barely moves in this room; what is left is the model's shape wobble, which the fusion halves
-        # at its worst.
-        assert jumps["stream"].mean() < 0.9 * jumps["off"].mean()
+        # Default model v2 with its tiny decoder (here: off 0.033 mean / 0.083 largest, stream 0.031 / 0.049):
+        # its per-frame [0, 1] scale barely moves in this room; what is left is the model's shape wobble, which
+        # the fusion (tuned on validation video for accuracy, not for this room) cuts by 40 % at its worst.
+        assert jumps["stream"].mean() < 0.95 * jumps["off"].mean()
         assert jumps["stream"].max() < 0.75 * jumps["off"].max()
         diag = ros.diagnostics(rig.name, lambda d: d.get("temporal_mode") == "stream" and "stream_scale" in d)
         assert diag["stream_resets_first"] == "1" and int(diag["stream_frames_since_reset"]) == len(frames)
