@@ -125,7 +125,8 @@ def write_report(out: Path, table: dict[str, Any], curves: dict[str, list[tuple[
                                  f"{m['rmse']:.3f} | {m['n']} |")
         lines.append("")
     several_steps = len(meta["steps"]) > 1
-    lines += ["## Plots", ""]
+    if several_steps or any(curves.values()):
+        lines += ["## Plots", ""]
     if several_steps:
         lines += ["![metrics against steps](claims_steps.png)", ""]
     if any(curves.values()):
