@@ -124,8 +124,8 @@ class NodeConfig:
     )
     temporal_mode: str = _param(
         "off",
-        "off: every frame on its own (fresh noise, per-frame [0, 1] scale); stream: warm-started from the previous "
-        "frame, on a scale kept stable between frames, sparse fits filtered over time",
+        "off: every frame on its own (fresh noise, per-frame [0, 1] scale); stream: on a scale kept stable between "
+        "frames, fused with the previous output (multi-step models also warm-started), sparse fits filtered over time",
         choices=TEMPORAL_MODES,
         dynamic=True,
     )

@@ -702,6 +702,14 @@ def test_echoed_input_is_cut_short(ros: Harness, tiny_pipe: Any, scene_rgb):
         rig.destroy()
 
 
+def _assert_finite_depth_and_read_only(ros: Harness, rig: Rig, scene_rgb, **change: Any) -> None:
+    """The node publishes finite, non-flat depth, and refuses ``change`` of a read-only parameter."""
+    z = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb), timeout=60.0))
+    assert np.isfinite(z).all() and z.std() > 1e-4
+    reply = ros.set_parameters(f"/{rig.ns}/{rig.name}", **change)[0]
+    assert not reply.successful and "read-only" in reply.reason
+
+
 def test_bf16_end_to_end_through_the_node_on_cpu(ros: Harness, tiny_model_dir: Path, scene_rgb):
     """dtype=bf16 (read-only) loads the checkpoint's UNet and text encoder in bfloat16 and publishes finite depth."""
     rig = Rig(ros, "bf16", None, outputs=("depth",), model_dir=str(tiny_model_dir), dtype="bf16")
@@ -709,10 +717,7 @@ def test_bf16_end_to_end_through_the_node_on_cpu(ros: Harness, tiny_model_dir: P
         components = rig.node.pipeline.components
         assert next(components.unet.parameters()).dtype == torch.bfloat16
         assert next(components.vae.parameters()).dtype == torch.float32  # the VAE stays fp32
-        z = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb), timeout=60.0))
-        assert np.isfinite(z).all() and z.std() > 1e-4
-        reply = ros.set_parameters(f"/bf16/{rig.name}", dtype="fp32")[0]
-        assert not reply.successful and "read-only" in reply.reason
+        _assert_finite_depth_and_read_only(ros, rig, scene_rgb, dtype="fp32")
     finally:
         rig.destroy()
 
@@ -726,10 +731,7 @@ def test_decoder_parameter_picks_the_depth_decoder(ros: Harness, scene_rgb, deco
     rig = Rig(ros, f"dec_{decoder}", None, outputs=("depth",), model_dir=str(default_model_dir()), decoder=decoder)
     try:
         assert rig.node.pipeline.decoder == ("vae" if decoder == "vae" else "tiny")
-        z = _raw_depth(ros.wait_stamp(rig.topic("depth"), rig.send_image(scene_rgb), timeout=60.0))
-        assert np.isfinite(z).all() and z.std() > 1e-4
-        reply = ros.set_parameters(f"/dec_{decoder}/{rig.name}", decoder="vae")[0]
-        assert not reply.successful and "read-only" in reply.reason
+        _assert_finite_depth_and_read_only(ros, rig, scene_rgb, decoder="vae")
     finally:
         rig.destroy()
 

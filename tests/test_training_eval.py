@@ -155,6 +155,12 @@ def test_claims_report_without_a_caption_free_twin(tmp_path, tiny_model_dir):
     md = (out / "claims.md").read_text()
     assert "(a) text model, with caption | 1 |" in md and "(c)" not in md
     assert not (out / "claims_steps.png").exists() and "## Plots" not in md
+    # Regenerating keeps a hand-written reading of the tables, and the tables stay generated.
+    (out / "claims.md").write_text(md.replace("## Whole image", "## Reading\n\nText gains, by hand.\n\n## Whole image"))
+    assert claims_main(["--text-model", str(tiny_model_dir), "--count", "2", "--steps", "1", "--height", "48",
+                        "--width", "64", "--threads", "1", "--out", str(out)]) == 0
+    again = (out / "claims.md").read_text()
+    assert again == md.replace("## Whole image", "## Reading\n\nText gains, by hand.\n\n## Whole image")
     record = tmp_path / "eval"
     assert main([str(tiny_model_dir), "--dataset", "synthetic", "--count", "2", "--scene-size", "64x48", "--steps",
                  "1", "--text", "both", "--out", str(record), "--device", "cpu"]) == 0

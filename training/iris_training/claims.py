@@ -96,6 +96,22 @@ def read_validation_curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     return sorted(points.items())
 
 
+def _kept_reading(report: Path) -> list[str]:
+    """The hand-written ``## Reading`` section of an existing report (kept when the tables are regenerated)."""
+    if not report.is_file():
+        return []
+    kept: list[str] = []
+    for line in report.read_text().splitlines():
+        if line.startswith("## "):
+            if kept:
+                break
+            if line.startswith("## Reading"):
+                kept.append(line)
+        elif kept:
+            kept.append(line)
+    return kept
+
+
 def write_report(out: Path, table: dict[str, Any], curves: dict[str, list[tuple[int, float]]], meta: dict[str, Any]
                  ) -> None:
     import matplotlib
@@ -114,6 +130,7 @@ def write_report(out: Path, table: dict[str, Any], curves: dict[str, list[tuple[
         meta["command"],
         "```",
         "",
+        *_kept_reading(out / "claims.md"),
     ]
     for region, title in (("all", "Whole image"), ("ambiguous", "Ambiguous regions only (depth fixed by the text)")):
         lines += [f"## {title}", "", "| variant | steps | AbsRel ↓ | δ1 ↑ | RMSE ↓ | n |", "|---|---|---|---|---|---|"]

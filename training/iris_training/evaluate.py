@@ -77,7 +77,8 @@ def evaluate_pipeline(
     count = len(dataset) if max_samples is None else min(max_samples, len(dataset))  # type: ignore[arg-type]
     if count < 1:
         raise DataError("the evaluation set is empty")
-    configs = [(1 if single_step else s, mode) for s in steps for mode in text_modes]
+    # A single-step model runs one step whatever is asked: each text mode once.
+    configs = list(dict.fromkeys((1 if single_step else s, mode) for s in steps for mode in text_modes))
     per_image: dict[tuple[int, str], list[dict[str, float]]] = {c: [] for c in configs}
     per_image_ambiguous: dict[tuple[int, str], list[dict[str, float]]] = {c: [] for c in configs}
     for i in tqdm(range(count), desc="evaluating", disable=not progress):
