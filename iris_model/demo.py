@@ -3,7 +3,8 @@
 The frames (``iris_model/demo_data``) are three views of a walk down a corridor from the project's synthetic
 generator, a held-out scene, with its caption, intrinsics and true depth (``python -m iris_training.demo_frames``
 renders them). ``iris-depth predict`` runs on them with the caption; then each prediction is aligned to the true
-depth (least-squares scale and shift, as every affine-invariant depth model is scored) and compared.
+depth (least-squares scale and shift, as every affine-invariant depth model is scored) and compared, next to the
+same frames run without a description.
 
 Writes to ``out/demo``: per frame the 16-bit depth PNG, the colorized depth PNG, the .npy, a .ply, and
 ``frame*_compare.png`` (input | predicted depth | true depth, one log-depth color scale; near = red); prints AbsRel and
@@ -76,14 +77,21 @@ def main(argv: list[str] | None = None) -> int:
     rc = cli_main(cli_args)
     if rc != 0:
         return rc
+    from .default_model import default_model_dir
+    from .pipeline import IrisDepthPipeline
+
+    # The same frames without a description, to show what the text changed.
+    pipe = IrisDepthPipeline.from_pretrained(args.model or default_model_dir())
+    print("against the true depth, after a least-squares scale and shift:")
     for f in frames:
         stem = Path(f["image"]).stem
         rgb = np.asarray(Image.open(DEMO_DATA / f["image"]).convert("RGB"))
-        depth = np.load(out / f"{stem}_depth.npy")
-        picture, m = compare_image(rgb, depth, true_depth(DEMO_DATA, f))
+        truth = true_depth(DEMO_DATA, f)
+        picture, m = compare_image(rgb, np.load(out / f"{stem}_depth.npy"), truth)
         Image.fromarray(picture).save(out / f"{stem}_compare.png")
-        print(f"{stem}: AbsRel {m['abs_rel']:.3f}, delta1 {m['delta1']:.3f} against the true depth "
-              f"(after a least-squares scale and shift)")
+        _, bare = compare_image(rgb, pipe(rgb, "").depth[0], truth)
+        print(f"{stem}: AbsRel {m['abs_rel']:.3f}, delta1 {m['delta1']:.3f} with the description "
+              f"(without one: {bare['abs_rel']:.3f}, {bare['delta1']:.3f})")
     print(f"results in {out}/ (frame*_compare.png: input | depth | truth; *.ply for point clouds)")
     return 0
 
