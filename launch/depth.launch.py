@@ -85,11 +85,16 @@ def parse_int(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
+def _absolute(namespace: str) -> str:
+    """``namespace`` as an absolute name without a trailing slash: ``/robot1/iris``; ``""`` for the root."""
+    parts = [p for p in namespace.strip("/").split("/") if p]
+    return "/" + "/".join(parts) if parts else ""
+
+
 def default_topics(namespace: str) -> dict[str, str]:
     """Input topics that follow the namespace: the description inside it, the camera's beside it."""
-    parts = [p for p in namespace.strip("/").split("/") if p]
-    inside = "/" + "/".join(parts) if parts else ""
-    beside = "/" + "/".join(parts[:-1]) if len(parts) > 1 else ""
+    inside = _absolute(namespace)
+    beside = inside.rsplit("/", 1)[0]  # the parent namespace: "" for "/iris", "/robot1" for "/robot1/iris"
     return {
         "image_topic": f"{beside}/camera/image_raw",
         "camera_info_topic": f"{beside}/camera/camera_info",
@@ -122,9 +127,7 @@ def rviz_config_text(text: str, namespace: str, image_topic: str) -> str:
     """``config/iris.rviz`` (written for the default namespace ``iris`` and ``/camera/image_raw``) with its
     topics moved to this launch's: the node's outputs in ``namespace``, the camera image it subscribes to.
     RViz has no namespace of its own for display topics, so the file is rewritten (as nav2_bringup does)."""
-    parts = [p for p in namespace.strip("/").split("/") if p]
-    inside = "/" + "/".join(parts) if parts else ""
-    text = text.replace("Value: /iris/", f"Value: {inside}/")
+    text = text.replace("Value: /iris/", f"Value: {_absolute(namespace)}/")
     return text.replace("Value: /camera/image_raw\n", f"Value: {image_topic}\n")
 
 
