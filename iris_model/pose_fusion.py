@@ -39,7 +39,7 @@ class PoseFusionConfig:
     The defaults were chosen on validation video (``benchmarks/streaming.py --pose``, docs/streaming.md).
     """
 
-    weight: float = 0.8
+    weight: float = 0.9
     tolerance: float = 0.3
     max_gap_s: float = 1.0
 

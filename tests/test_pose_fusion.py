@@ -43,7 +43,7 @@ def test_walking_toward_a_wall_the_fused_depth_follows_the_motion_without_lag():
     out = fusion(noisy, K, _pose(0.5), 0.1)
     assert fusion.fused_fraction > 0.9
     assert abs(float(out.mean()) - 4.5) < 0.01
-    assert out.std() < 0.3 * noisy.std()  # 0.2 of the new frame's noise is left
+    assert out.std() < 0.3 * noisy.std()  # 1 - weight (0.1) of the new frame's noise is left
 
 
 def test_a_static_camera_averages_frame_noise_at_the_set_weight():
