@@ -84,35 +84,38 @@ def _as_k(k: np.ndarray) -> tuple[float, float, float, float]:
     return float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
 
 
-def reproject_depth(depth: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray) -> np.ndarray:
+def reproject_depth(depth: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray,
+                    dtype: type[np.floating] = np.float64) -> np.ndarray:
     """Planar depth of frame *src* seen from frame *dst*: ``[H, W]``, 0 where no point lands.
 
     Every pixel with positive depth is back-projected with ``k``, moved by the 4x4 rigid transform
     ``t_dst_src`` (src camera coordinates to dst camera coordinates) and projected into dst, rounded to the
     nearest pixel, as Video Depth Anything's ``tae_torch`` does. Where several points land on one pixel the
     nearest is kept (a z-buffer; the reference leaves it to the scatter order, the same when no two collide);
-    points at or behind the dst camera are dropped.
+    points at or behind the dst camera are dropped. ``dtype``: float64 for the TAE; float32 is about twice as
+    fast, for per-frame use (:class:`~iris_model.pose_fusion.PoseFusion`).
     """
-    depth = np.asarray(depth, dtype=np.float64)
+    depth = np.asarray(depth, dtype=dtype)
     if depth.ndim != 2:
         raise InputError(f"depth must be 2-D, got shape {depth.shape}")
-    t = np.asarray(t_dst_src, dtype=np.float64)
+    t = np.asarray(t_dst_src, dtype=dtype)
     if t.shape != (4, 4):
         raise InputError(f"the relative pose must be a 4x4 matrix, got shape {t.shape}")
-    fx, fy, cx, cy = _as_k(k)
+    fx, fy, cx, cy = (dtype(c) for c in _as_k(k))
     h, w = depth.shape
-    v, u = np.mgrid[0:h, 0:w]
     keep = np.isfinite(depth) & (depth > 0)
+    v, u = np.nonzero(keep)  # row-major, as a pixel grid masked by keep
     z = depth[keep]
-    pts = np.stack([(u[keep] - cx) * z / fx, (v[keep] - cy) * z / fy, z], axis=1)
-    moved = pts @ t[:3, :3].T + t[:3, 3]
-    zd = moved[:, 2]
+    x, y = (u.astype(dtype) - cx) * z / fx, (v.astype(dtype) - cy) * z / fy
+    r = t[:3, :3]
+    # The rotation written out per row: about twice as fast as stacking the points and a matrix product.
+    xd, yd, zd = (r[i, 0] * x + r[i, 1] * y + r[i, 2] * z + t[i, 3] for i in range(3))
     front = zd > 0
-    moved, zd = moved[front], zd[front]
-    ud = np.round(moved[:, 0] * fx / zd + cx).astype(np.int64)
-    vd = np.round(moved[:, 1] * fy / zd + cy).astype(np.int64)
+    xd, yd, zd = xd[front], yd[front], zd[front]
+    ud = np.round(xd * fx / zd + cx).astype(np.int64)
+    vd = np.round(yd * fy / zd + cy).astype(np.int64)
     inside = (ud >= 0) & (ud < w) & (vd >= 0) & (vd < h)
-    buffer = np.full(h * w, np.inf)
+    buffer = np.full(h * w, np.inf, dtype=dtype)
     np.minimum.at(buffer, vd[inside] * w + ud[inside], zd[inside])
     buffer[~np.isfinite(buffer)] = 0.0
     return buffer.reshape(h, w)

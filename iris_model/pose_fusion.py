@@ -24,6 +24,8 @@ import numpy as np
 from scipy.ndimage import minimum_filter
 
 from .errors import InputError
+from .metrics import reproject_depth
+from .streaming import _check_range
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,9 @@ class PoseFusionConfig:
     max_gap_s: float = 1.0
 
     def __post_init__(self) -> None:
-        for name, value, lo, hi in (("weight", self.weight, 0.0, 1.0), ("tolerance", self.tolerance, 0.0, math.inf),
-                                    ("max_gap_s", self.max_gap_s, 0.0, math.inf)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok or not (lo <= value < hi if name == "weight" else value > lo):
-                raise InputError(f"{name} must be in {'[0, 1)' if name == 'weight' else '(0, inf)'}, got {value!r}")
+        _check_range("weight", self.weight, 0.0, 1.0, hi_open=True)
+        _check_range("tolerance", self.tolerance, 0.0, math.inf, lo_open=True)
+        _check_range("max_gap_s", self.max_gap_s, 0.0, math.inf, lo_open=True)
 
 
 class PoseFusion:
@@ -62,7 +62,6 @@ class PoseFusion:
     def __init__(self, config: PoseFusionConfig | None = None) -> None:
         self.config = config or PoseFusionConfig()
         self.fused_fraction = 0.0
-        self._rays: tuple | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -92,38 +91,15 @@ class PoseFusion:
         return out
 
     def _warp(self, depth: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray) -> np.ndarray:
-        """:func:`iris_model.metrics.reproject_depth` in float32 with the pixel rays cached: the same z-buffered
-        nearest-pixel splat, about 4x faster at 640x480 (that reference stays float64, as the TAE's), and its
-        one-pixel holes filled."""
-        h, w = depth.shape
-        if self._rays is None or self._rays[0] != (h, w) or not np.array_equal(self._rays[1], k):
-            fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
-            rx = ((np.arange(w) - cx) / fx).astype(np.float32)[None, :].repeat(h, 0)
-            ry = ((np.arange(h) - cy) / fy).astype(np.float32)[:, None].repeat(w, 1)
-            self._rays = ((h, w), k.copy(), rx, ry)
-        _, _, rx, ry = self._rays
-        keep = np.isfinite(depth) & (depth > 0)
-        z = depth[keep]
-        x, y = rx[keep] * z, ry[keep] * z
-        r, t = t_dst_src[:3, :3].astype(np.float32), t_dst_src[:3, 3].astype(np.float32)
-        xd = r[0, 0] * x + r[0, 1] * y + r[0, 2] * z + t[0]
-        yd = r[1, 0] * x + r[1, 1] * y + r[1, 2] * z + t[1]
-        zd = r[2, 0] * x + r[2, 1] * y + r[2, 2] * z + t[2]
-        front = zd > 0
-        xd, yd, zd = xd[front], yd[front], zd[front]
-        ud = np.rint(xd * np.float32(k[0, 0]) / zd + np.float32(k[0, 2])).astype(np.int64)
-        vd = np.rint(yd * np.float32(k[1, 1]) / zd + np.float32(k[1, 2])).astype(np.int64)
-        inside = (ud >= 0) & (ud < w) & (vd >= 0) & (vd < h)
-        buffer = np.full(h * w, np.inf, dtype=np.float32)
-        np.minimum.at(buffer, vd[inside] * w + ud[inside], zd[inside])
-        buffer = buffer.reshape(h, w)
-        # Moving toward a surface spreads its points apart, leaving one-pixel holes between them; each hole
-        # takes the nearest depth around it (the agreement test still decides whether it is fused).
-        holes = np.isinf(buffer)
+        """The TAE's re-projection (:func:`~iris_model.metrics.reproject_depth`) in float32, its one-pixel holes
+        filled: moving toward a surface spreads its points apart, and each hole takes the nearest depth around
+        it (the agreement test still decides whether it is fused)."""
+        warped = reproject_depth(depth, k, t_dst_src, dtype=np.float32)
+        holes = warped == 0
         if holes.any():
-            buffer[holes] = minimum_filter(buffer, size=3, mode="constant", cval=np.inf)[holes]
-        buffer[np.isinf(buffer)] = 0.0
-        return buffer
+            around = minimum_filter(np.where(holes, np.inf, warped), size=3, mode="constant", cval=np.inf)
+            warped[holes] = np.where(np.isinf(around[holes]), 0.0, around[holes])
+        return warped
 
     def _continues(self, prev: tuple[np.ndarray, np.ndarray, np.ndarray, float], depth: np.ndarray,
                    k: np.ndarray, stamp_s: float) -> bool:
