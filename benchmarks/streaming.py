@@ -100,6 +100,7 @@ def _segment_scores(depths, frames) -> list[dict[str, float]]:
 def _sparse_and_pose(depths, frames, fuse: bool) -> tuple[list[np.ndarray], float]:
     """Metric depth per frame from a least-squares fit to a simulated scan (16 rows of true depth, as the demo
     camera's ``sparse_depth``), optionally fused along the true camera motion; and the fusion's total ms."""
+    from iris_model.metrics import align_scale_shift
     from iris_model.pose_fusion import PoseFusion
 
     fusion = PoseFusion()
@@ -108,9 +109,7 @@ def _sparse_and_pose(depths, frames, fuse: bool) -> tuple[list[np.ndarray], floa
         rows = np.linspace(8, d.shape[0] - 9, 16).astype(int)
         scan = np.zeros_like(f.valid)
         scan[rows] = f.valid[rows]
-        a = np.stack([d[scan], np.ones(int(scan.sum()))], axis=1)
-        (scale, shift), *_ = np.linalg.lstsq(a, f.depth[scan].astype(np.float64), rcond=None)
-        metric = (scale * d + shift).astype(np.float32)
+        metric = align_scale_shift(d, f.depth, scan).astype(np.float32)
         if fuse:
             if out and f.segment != frames[len(out) - 1].segment:
                 fusion.reset()  # a cut, as a new description resets the stream

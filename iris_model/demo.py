@@ -49,7 +49,7 @@ def compare_image(rgb: np.ndarray, depth: np.ndarray, truth: np.ndarray) -> tupl
     lo, hi = (float(v) for v in np.percentile(np.log(truth[valid]), [1.0, 99.0]))
     log_pred = np.log(np.clip(aligned, float(np.nanmin(truth)), None)).astype(np.float32)
     panels = [rgb, colorize_depth(log_pred, lo, hi), colorize_depth(np.log(truth), lo, hi)]
-    return np.concatenate(panels, axis=1), compute_metrics(depth, truth, valid)
+    return np.concatenate(panels, axis=1), compute_metrics(aligned, truth, valid, align=False)
 
 
 def main(argv: list[str] | None = None) -> int:
