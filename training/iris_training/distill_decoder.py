@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +59,21 @@ def encode_bank(vae: Any, dataset: Any, count: int, batch: int = 4) -> tuple[tor
     return torch.cat(depth_z), torch.cat(rgb_z)
 
 
-def load_or_encode(path: Path, vae: Any, dataset: Any, count: int) -> dict[str, torch.Tensor]:
+def cached_bank(path: Path, count: int, make: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The first ``count`` rows of the tensors saved in ``path`` when it holds that many, else ``make()``'s,
+    saved there for the next run (latents are the slow part of a restart)."""
     if path.is_file():
         bank = load_file(str(path))
-        if bank["depth"].shape[0] >= count:
+        if min(v.shape[0] for v in bank.values()) >= count:
             return {k: v[:count] for k, v in bank.items()}
-    depth, rgb = encode_bank(vae, dataset, count)
-    bank = {"depth": depth.contiguous(), "rgb": rgb.contiguous()}
+    bank = {k: v.contiguous() for k, v in make().items()}
     save_file(bank, str(path))
     return bank
+
+
+def load_or_encode(path: Path, vae: Any, dataset: Any, count: int) -> dict[str, torch.Tensor]:
+    """``{"depth", "rgb"}`` VAE latents of ``count`` scenes (:func:`encode_bank`), cached in ``path``."""
+    return cached_bank(path, count, lambda: dict(zip(("depth", "rgb"), encode_bank(vae, dataset, count), strict=True)))
 
 
 def model_latents(model_dir: Path, dataset: Any, count: int) -> torch.Tensor:
@@ -86,13 +93,8 @@ def model_latents(model_dir: Path, dataset: Any, count: int) -> torch.Tensor:
 
 
 def load_or_predict(path: Path, model_dir: Path, dataset: Any, count: int) -> torch.Tensor:
-    if path.is_file():
-        cached = load_file(str(path))["model"]
-        if cached.shape[0] >= count:
-            return cached[:count]
-    z = model_latents(model_dir, dataset, count).contiguous()
-    save_file({"model": z}, str(path))
-    return z
+    """The model's own latents of ``count`` scenes (:func:`model_latents`), cached in ``path``."""
+    return cached_bank(path, count, lambda: {"model": model_latents(model_dir, dataset, count)})["model"]
 
 
 def teacher_decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
