@@ -29,7 +29,8 @@ DTYPES = ("fp32", "fp16", "bf16")
 DECODERS = ("auto", "vae", "tiny")
 #: decoder parameter -> IrisDepthPipeline.from_pretrained(tiny_decoder=...)
 TINY_DECODER_ARG: dict[str, bool | None] = {"auto": None, "vae": False, "tiny": True}
-TEMPORAL_MODES = ("off", "stream")
+TEMPORAL_MODES = ("off", "stream", "pose")
+POSE_SOURCES = ("topic", "tf")
 #: Longest accepted description (characters); the text encoder reads only its first ~77 tokens anyway.
 MAX_DESCRIPTION_CHARS = MAX_TEXT_CHARS
 MAX_STEPS = 50
@@ -125,9 +126,24 @@ class NodeConfig:
     temporal_mode: str = _param(
         "off",
         "off: every frame on its own (fresh noise, per-frame [0, 1] scale); stream: on a scale kept stable between "
-        "frames, fused with the previous output (multi-step models also warm-started), sparse fits filtered over time",
+        "frames, fused with the previous output (multi-step models also warm-started), sparse fits filtered over time; "
+        "pose: metric depth fused with the previous output moved by the camera's known motion (see pose_source; "
+        "needs depth_mode fixed_scale or sparse_aligned)",
         choices=TEMPORAL_MODES,
         dynamic=True,
+    )
+    pose_source: str = _param(
+        "topic",
+        "temporal_mode=pose: where the camera's pose at each image stamp comes from: topic (camera_pose, "
+        "geometry_msgs/PoseStamped: the image's optical frame in a fixed frame) or tf (fixed_frame -> the image's "
+        "frame_id, needs tf2_ros)",
+        choices=POSE_SOURCES,
+    )
+    fixed_frame: str = _param("odom", "pose_source=tf: the world-fixed frame the camera's motion is looked up in")
+    pose_tolerance_s: float = _param(
+        0.05,
+        "temporal_mode=pose: largest stamp difference (s) between an image and its camera pose",
+        range=(0.0, 10.0),
     )
 
     def __post_init__(self) -> None:
@@ -137,11 +153,16 @@ class NodeConfig:
                 object.__setattr__(self, spec.name, float(value))
                 value = float(value)
             spec.check(value)
-        for name in ("backend", "device"):
+        for name in ("backend", "device", "fixed_frame"):
             value = getattr(self, name)
             if not value.strip() or value != value.strip():
                 raise ConfigError(f"parameter {name!r} must be a non-empty word, got {echo(value)}")
         check_description(self.description_override)
+        if self.temporal_mode == "pose" and not self.is_metric:
+            raise ConfigError(
+                "temporal_mode 'pose' fuses depth in meters along the camera's motion: it needs depth_mode "
+                f"fixed_scale or sparse_aligned, not {self.depth_mode!r}"
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> NodeConfig:

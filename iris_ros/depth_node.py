@@ -5,7 +5,8 @@ Topics (relative names; remap them or set a namespace):
 - in: ``image`` (sensor_msgs/Image) or ``image/compressed`` (CompressedImage, ``compressed_input``),
   ``camera_info`` (cached, latest wins), ``description`` (std_msgs/String, reliable + transient_local,
   so a late-starting node still gets the last one), ``sparse_depth`` (32FC1 meters / 16UC1 millimeters,
-  for ``depth_mode: sparse_aligned``);
+  for ``depth_mode: sparse_aligned``), ``camera_pose`` (geometry_msgs/PoseStamped: the image's optical frame in
+  a fixed frame, for ``temporal_mode: pose`` with ``pose_source: topic``; with ``tf`` the pose is looked up in TF);
 - out, all stamped with the input image's header (stamp and frame_id): ``depth`` (32FC1), ``depth/camera_info``
   (intrinsics at the depth image's resolution), ``depth/colorized`` (rgb8, turbo), ``points`` (PointCloud2,
   organized XYZ or XYZRGB in the camera optical frame), ``/diagnostics`` at 1 Hz.
@@ -44,6 +45,7 @@ import numpy as np
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -56,6 +58,7 @@ from std_msgs.msg import String
 from iris_model.errors import Cancelled, InputError, IrisError, ModelLoadError, NonFiniteOutputError
 
 from .camera_info import CameraGeometry, CameraInfoError, CameraInfoFields, camera_geometry, check_camera_info
+from .camera_pose import PoseHistory, StampedPose, pose_matrix
 from .config import (
     DYNAMIC_PARAMETERS,
     PARAMETERS,
@@ -166,7 +169,10 @@ class IrisDepthNode(Node):
         self._camera_info: CameraInfo | None = None
         self._sparse: deque[Image] = deque(maxlen=SPARSE_HISTORY)
         self._sparse_arrived = threading.Condition()
+        self._poses = PoseHistory()
+        self._tf: Any = None
         self._slot: LatestSlot[_Frame] = LatestSlot()
+        self._worker = threading.Thread(target=self._run_worker, name="iris_depth_worker", daemon=True)
         self._received = 0
         self._processed = 0
         self._rejected: Counter[str] = Counter()
@@ -196,12 +202,21 @@ class IrisDepthNode(Node):
         # Best effort subscriptions connect to best-effort and reliable publishers alike.
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data)
         self.create_subscription(Image, "sparse_depth", self._on_sparse, qos_profile_sensor_data)
+        if cfg.pose_source == "topic":
+            self.create_subscription(PoseStamped, "camera_pose", self._on_pose, qos_profile_sensor_data)
+        else:
+            from .tf_poses import TfPoses
+
+            try:
+                self._tf = TfPoses(self, cfg.fixed_frame)
+            except IrisError as exc:
+                self._name_logger(exc)
+                raise
         self.create_subscription(String, "description", self._on_description, DESCRIPTION_QOS)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(1.0, self._publish_diagnostics)
 
         self._frame_started: float | None = None  # time.monotonic() when the worker took the frame in progress
-        self._worker = threading.Thread(target=self._run_worker, name="iris_depth_worker", daemon=True)
         self._worker.start()
         self._announce_mode(cfg)
         self.get_logger().info(
@@ -263,7 +278,10 @@ class IrisDepthNode(Node):
         )
         try:
             pipe = IrisDepthPipeline.from_pretrained(
-                path, backend=cfg.backend, device=cfg.device, dtype=cfg.torch_dtype,
+                path,
+                backend=cfg.backend,
+                device=cfg.device,
+                dtype=cfg.torch_dtype,
                 tiny_decoder=TINY_DECODER_ARG[cfg.decoder],
             )
         except IrisError:
@@ -285,6 +303,16 @@ class IrisDepthNode(Node):
                 f"depth_mode=sparse_aligned: fitting each frame to {self.resolve_topic_name('sparse_depth')} "
                 f"(stamps within {cfg.sparse_tolerance_s:g} s); frames without a match are not published"
             )
+        if cfg.temporal_mode == "pose":
+            where = (
+                f"TF {cfg.fixed_frame} -> the image's frame_id"
+                if cfg.pose_source == "tf"
+                else self.resolve_topic_name("camera_pose")
+            )
+            self.get_logger().info(
+                f"temporal_mode=pose: fusing the depth along the camera's motion from {where} (poses within "
+                f"{cfg.pose_tolerance_s:g} s of the image); frames without a pose are published unfused"
+            )
 
     # ------------------------------------------------------------------ callbacks (no heavy work here)
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -305,6 +333,30 @@ class IrisDepthNode(Node):
         with self._sparse_arrived:
             self._sparse.append(msg)
             self._sparse_arrived.notify_all()
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        try:
+            matrix = pose_matrix((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+        except InputError as exc:
+            self._reject("bad_camera_pose", f"ignoring a pose on {self.resolve_topic_name('camera_pose')}: {exc}")
+            return
+        with self._lock:
+            self._poses.add(StampedPose(stamp_ns_of(msg.header.stamp), msg.header.frame_id, matrix))
+
+    def _pose_for(self, frame_id: str, stamp_ns: int, tolerance_s: float) -> StampedPose | None:
+        """The camera's pose at ``stamp_ns`` (``temporal_mode: pose``), or ``None`` (logged) if there is none."""
+        if self._tf is not None:
+            pose = self._tf.at(frame_id, stamp_ns, tolerance_s)
+            why = self._tf.last_error
+        else:
+            with self._lock:
+                pose, have = self._poses.at(stamp_ns, tolerance_s), len(self._poses)
+            where = self.resolve_topic_name("camera_pose")
+            why = f"no pose on {where} within {tolerance_s:g} s of the image's stamp ({have} poses kept)"
+        if pose is None:
+            self._log_limited("warn", "no_pose", f"temporal_mode=pose: frame published without fusion: {why}")
+        return pose
 
     def _on_description(self, msg: String) -> None:
         try:
@@ -333,7 +385,8 @@ class IrisDepthNode(Node):
             except InputError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
             old, self._config = self._config, new
-        if new.depth_mode != old.depth_mode or (new.depth_mode == "fixed_scale" and new != old):
+        changed_mode = new.depth_mode != old.depth_mode or new.temporal_mode != old.temporal_mode
+        if changed_mode or (new.depth_mode == "fixed_scale" and new != old):
             self._announce_mode(new)
         shown = ", ".join(f"{name}={echo(value)}" for name, value in changes.items())
         self.get_logger().info(f"parameters changed (from the next frame): {shown}")
@@ -472,9 +525,31 @@ class IrisDepthNode(Node):
             def sparse() -> np.ndarray | None:
                 return self._sparse_for(stamp, cfg.sparse_tolerance_s)
 
+        # The CameraInfo sent with this image has usually arrived while the model ran: looked up after it, once.
+        want_info, want_points = self._wanted(self._pub_info), self._wanted(self._pub_points)
+        fusing = cfg.temporal_mode == "pose"
+        camera: tuple[CameraInfo, CameraGeometry] | None = None
+
+        def geometry() -> CameraGeometry | None:  # pose fusion's intrinsics
+            nonlocal camera
+            camera = self._camera(width, height)
+            return camera[1] if camera else None
+
+        def pose() -> StampedPose | None:
+            return self._pose_for(header.frame_id, stamp, cfg.pose_tolerance_s)
+
         t1 = time.perf_counter()
         try:
-            result = self.processor.depth(image, description, stamp * 1e-9, sparse, cfg, cancel=self._stop_requested)
+            result = self.processor.depth(
+                image,
+                description,
+                stamp * 1e-9,
+                sparse,
+                cfg,
+                cancel=self._stop_requested,
+                camera=geometry if fusing else None,
+                pose=pose if fusing else None,
+            )
         except NonFiniteOutputError as exc:
             self._reject("non_finite_output", f"frame not published: {exc}")
             return
@@ -492,9 +567,8 @@ class IrisDepthNode(Node):
         if cfg.colorize and self._wanted(self._pub_color):
             self.processor.add_outputs(result, image, None, cfg, colorized=True, points=False)
             self._pub_color.publish(image_msg(header, encode_rgb8(result.colorized)))
-        # The CameraInfo sent with this image has usually arrived while the model ran.
-        want_info, want_points = self._wanted(self._pub_info), self._wanted(self._pub_points)
-        camera = self._camera(width, height) if want_info or want_points else None
+        if not fusing and (want_info or want_points):
+            camera = self._camera(width, height)
         if camera is not None:
             if want_info:
                 self._pub_info.publish(depth_camera_info_msg(header, camera[0], camera[1]))
@@ -586,7 +660,9 @@ class IrisDepthNode(Node):
         return not self._worker.is_alive()
 
     def destroy_node(self) -> None:
-        if not self._slot.closed:  # main() stops the worker itself first, with a short wait of its own
+        # No slot: __init__ failed before it (bad parameters); rclpy still destroys the node at shutdown.
+        slot = getattr(self, "_slot", None)
+        if slot is not None and not slot.closed:  # main() stops the worker itself first, with a short wait
             self.stop_worker()
         super().destroy_node()
 
@@ -696,8 +772,7 @@ def main(args: list[str] | None = None) -> NoReturn:
                 logger.info(f"{stop.name}: stopping; cancelling the frame in progress (started {busy:.1f} s ago)")
             if not node.stop_worker(timeout=STOP_GRACE_S):
                 logger.info(
-                    f"the frame in progress reached no cancellation point within {STOP_GRACE_S:g} s: "
-                    "exiting without it"
+                    f"the frame in progress reached no cancellation point within {STOP_GRACE_S:g} s: exiting without it"
                 )
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)

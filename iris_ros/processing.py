@@ -12,7 +12,10 @@ threads, so every step is testable with plain arrays. Per frame:
 2. **depth mode**: ``relative`` as is; ``fixed_scale``: meters = ``scale`` * d + ``shift``; ``sparse_aligned``:
    a robust scale/shift fit to the sparse samples (in ``stream`` mode filtered over time by
    :class:`~iris_model.streaming.ScaleShiftFilter`, outlier fits rejected). Metric depth is NaN where not
-   positive (REP 117). A frame that cannot be made metric raises :class:`FrameRejected`.
+   positive (REP 117). A frame that cannot be made metric raises :class:`FrameRejected`. With
+   ``temporal_mode: pose`` the metric depth is then fused with the previous output moved by the camera's
+   known motion (:class:`~iris_model.pose_fusion.PoseFusion`; the pose at the image's stamp and the depth
+   image's intrinsics); a frame without either is published unfused and counted.
 3. **outputs, each only when asked for**: the turbo-colorized depth (rgb8) and the organized point cloud
    (XYZ or XYZRGB, packed for ``sensor_msgs/PointCloud2``), back-projected with the depth image's P as
    depth_image_proc does (:mod:`iris_ros.camera_info`).
@@ -34,9 +37,11 @@ import numpy as np
 from iris_model.colorize import colorize_depth
 from iris_model.errors import InputError, IrisError, NonFiniteOutputError
 from iris_model.geometry import affine_to_metric, fit_scale_shift
+from iris_model.pose_fusion import PoseFusion
 from iris_model.streaming import DepthStream, ScaleShiftFilter
 
 from .camera_info import CameraGeometry
+from .camera_pose import StampedPose
 from .cloud_packing import PackedCloud, pack_depth_cloud
 from .config import NodeConfig
 from .image_codec import as_rgb8, resample_sparse
@@ -44,6 +49,12 @@ from .image_codec import as_rgb8, resample_sparse
 #: Sparse depth for a frame: the array (meters, NaN or 0 = no sample), ``None``, or a zero-argument callable
 #: returning either, called only after the model ran (so waiting for a late sparse message overlaps the model).
 SparseSource = np.ndarray | Callable[[], "np.ndarray | None"] | None
+#: The camera's pose at the frame's stamp (``temporal_mode: pose``): a :class:`StampedPose`, ``None``, or a
+#: zero-argument callable returning either, called after the model ran (a pose can still arrive meanwhile).
+PoseSource = StampedPose | Callable[[], "StampedPose | None"] | None
+#: The depth image's intrinsics for pose fusion: a :class:`CameraGeometry`, ``None``, or a callable returning
+#: either (called after the model ran, like the others).
+CameraSource = CameraGeometry | Callable[[], "CameraGeometry | None"] | None
 
 
 class FrameRejected(IrisError):  # noqa: N818 - a frame that is not published, not a failure of the code
@@ -64,6 +75,8 @@ class FrameResult:
         cloud: the packed organized cloud when asked for and intrinsics were given, else ``None``.
         scale, shift: metric = scale * relative + shift as used for this frame (``None`` in relative mode).
         reset_reason: why the temporal stream restarted at this frame (``None``: continued, or mode off).
+        unfused_reason: ``temporal_mode: pose``: why this frame was published without pose fusion
+            (``no_pose``, ``no_camera_info``; ``None``: fused, or another mode).
         times: seconds per step (``model``, ``depth_mode``, ``colorize``, ``points``).
     """
 
@@ -73,6 +86,7 @@ class FrameResult:
     scale: float | None = None
     shift: float | None = None
     reset_reason: str | None = None
+    unfused_reason: str | None = None
     times: dict[str, float] = field(default_factory=dict)
 
 
@@ -113,6 +127,11 @@ class FrameProcessor:
         self.stream: DepthStream | None = None
         self.sparse_filter = ScaleShiftFilter()
         self.sparse_fits_rejected = 0
+        #: ``temporal_mode: pose`` state: the fusion, the fixed frame its poses are in, frames fused / not.
+        self.pose_fusion = PoseFusion()
+        self._pose_frame: str | None = None
+        self.pose_frames_fused = 0
+        self.pose_frames_unfused: dict[str, int] = {}
         self._smoothed_range: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ the depth step
@@ -218,10 +237,32 @@ class FrameProcessor:
         self.sparse_fits_rejected += not accepted
         return scale, shift
 
+    def fuse_with_pose(
+        self, depth: np.ndarray, camera: CameraGeometry | None, pose: StampedPose | None, stamp_s: float
+    ) -> tuple[np.ndarray, str | None]:
+        """``temporal_mode: pose``: the metric ``depth`` fused along the camera's motion, and why not if not.
+
+        ``camera`` gives the depth image's intrinsics (P's, as the points use); ``pose`` the optical frame's
+        pose at the frame's stamp. Without either the frame is returned unfused and the fusion restarts (it
+        never bridges a frame it did not see); so does a change of the poses' fixed frame.
+        """
+        reason = "no_camera_info" if camera is None else "no_pose" if pose is None else None
+        if reason is not None:
+            self.pose_fusion.reset()
+            self.pose_frames_unfused[reason] = self.pose_frames_unfused.get(reason, 0) + 1
+            return depth, reason
+        if pose.frame_id != self._pose_frame:
+            self.pose_fusion.reset()
+            self._pose_frame = pose.frame_id
+        k = np.array([[camera.fx, 0.0, camera.cx], [0.0, camera.fy, camera.cy], [0.0, 0.0, 1.0]])
+        fused = self.pose_fusion(depth, k, pose.matrix, stamp_s)  # NaN (no depth) stays NaN
+        self.pose_frames_fused += 1
+        return fused, None
+
     def _color_range(self, result: FrameResult, cfg: NodeConfig) -> tuple[float, float] | None:
-        """The colorized range: the frame's own (off), or smoothed over the stream so colors stay put too."""
+        """The colorized range: the frame's own (off), or smoothed over time so colors stay put too."""
         own = display_range(result.depth)
-        if cfg.temporal_mode != "stream" or own is None:
+        if cfg.temporal_mode == "off" or own is None:
             self._smoothed_range = None
             return own
         if self._smoothed_range is None or result.reset_reason is not None:
@@ -241,6 +282,9 @@ class FrameProcessor:
         sparse: SparseSource,
         cfg: NodeConfig,
         cancel: Callable[[], bool] | None = None,
+        *,
+        camera: CameraSource = None,
+        pose: PoseSource = None,
     ) -> FrameResult:
         """Steps 1 and 2: the depth to publish (see :meth:`__call__` for the arguments)."""
         t0 = time.perf_counter()
@@ -249,7 +293,16 @@ class FrameProcessor:
         depth, scale, shift = self.to_output_depth(relative, cfg, sparse, stamp_s)
         t2 = time.perf_counter()
         times = {"model": t1 - t0, "depth_mode": t2 - t1}
-        return FrameResult(depth=depth, scale=scale, shift=shift, reset_reason=reset_reason, times=times)
+        unfused = None
+        if cfg.temporal_mode == "pose":
+            geometry = camera() if callable(camera) else camera
+            depth, unfused = self.fuse_with_pose(depth, geometry, pose() if callable(pose) else pose, stamp_s)
+            times["pose_fusion"] = time.perf_counter() - t2
+        else:
+            self.pose_fusion.reset()
+        return FrameResult(
+            depth=depth, scale=scale, shift=shift, reset_reason=reset_reason, unfused_reason=unfused, times=times
+        )
 
     def add_outputs(
         self,
@@ -293,6 +346,7 @@ class FrameProcessor:
         colorized: bool = True,
         points: bool = True,
         cancel: Callable[[], bool] | None = None,
+        pose: PoseSource = None,
     ) -> FrameResult:
         """Process one frame (:meth:`depth`, then :meth:`add_outputs`).
 
@@ -306,19 +360,28 @@ class FrameProcessor:
             cfg: the settings this frame runs with.
             colorized, points: compute these outputs (skip what nobody reads).
             cancel: passed to the pipeline, checked between denoising steps.
+            pose: the camera's pose at ``stamp_s`` for ``temporal_mode: pose`` (see :data:`PoseSource`).
 
         Raises :class:`NonFiniteOutputError` (never published), :class:`FrameRejected` (not published,
         with a reason) and :class:`~iris_model.errors.InputError` for input the model refuses.
         """
-        result = self.depth(image, description, stamp_s, sparse, cfg, cancel)
+        result = self.depth(image, description, stamp_s, sparse, cfg, cancel, camera=camera, pose=pose)
         return self.add_outputs(result, image, camera, cfg, colorized=colorized, points=points)
 
     def stats(self) -> dict[str, str]:
-        """Values for /diagnostics: the temporal stream's state and scale in use (``stream_*``), when streaming."""
-        if self.stream is None:
-            return {}
-        out = {f"stream_{k}": f"{v:.4g}" if isinstance(v, float) else str(v) for k, v in self.stream.stats().items()}
-        out["stream_sparse_fits_rejected"] = str(self.sparse_fits_rejected)
+        """Values for /diagnostics: the temporal stream's state and scale in use (``stream_*``), when streaming;
+        the pose fusion's counts and the share of pixels fused in the last frame (``pose_*``), once used."""
+        out: dict[str, str] = {}
+        if self.stream is not None:
+            stream = self.stream.stats().items()
+            out = {f"stream_{k}": f"{v:.4g}" if isinstance(v, float) else str(v) for k, v in stream}
+            out["stream_sparse_fits_rejected"] = str(self.sparse_fits_rejected)
+        if self.pose_frames_fused or self.pose_frames_unfused:
+            out["pose_frames_fused"] = str(self.pose_frames_fused)
+            out.update({f"pose_frames_unfused_{k}": str(v) for k, v in sorted(self.pose_frames_unfused.items())})
+            out["pose_fused_fraction"] = f"{self.pose_fusion.fused_fraction:.3f}"
+            if self._pose_frame is not None:
+                out["pose_fixed_frame"] = self._pose_frame
         return out
 
 

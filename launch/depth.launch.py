@@ -43,6 +43,11 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
         "sparse metric depth (32FC1 m / 16UC1 mm) for depth_mode sparse_aligned; empty = camera/sparse_depth "
         "beside the namespace",
     ),
+    "camera_pose_topic": (
+        "",
+        "the camera optical frame's pose (geometry_msgs/PoseStamped) for temporal_mode pose; empty = camera/pose "
+        "beside the namespace",
+    ),
     "model_dir": ("", "model directory; empty = params_file's value (default: embedded model)"),
     "backend": ("", "runtime backend (torch, onnxruntime, tensorrt); empty = params_file's value"),
     "num_steps": ("", "denoising steps 1..50; empty = params_file's value"),
@@ -99,6 +104,7 @@ def default_topics(namespace: str) -> dict[str, str]:
         "image_topic": f"{beside}/camera/image_raw",
         "camera_info_topic": f"{beside}/camera/camera_info",
         "sparse_depth_topic": f"{beside}/camera/sparse_depth",
+        "camera_pose_topic": f"{beside}/camera/pose",
         "description_topic": f"{inside}/description",
     }
 
@@ -120,6 +126,7 @@ def remappings(args: Mapping[str, str]) -> list[tuple[str, str]]:
         ("camera_info", topics["camera_info_topic"]),
         ("description", topics["description_topic"]),
         ("sparse_depth", topics["sparse_depth_topic"]),
+        ("camera_pose", topics["camera_pose_topic"]),
     ]
 
 

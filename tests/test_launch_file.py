@@ -40,6 +40,7 @@ REQUIRED_ARGUMENTS = {
     "camera_info_topic",
     "description_topic",
     "sparse_depth_topic",
+    "camera_pose_topic",
     "model_dir",
     "backend",
     "num_steps",
@@ -189,7 +190,7 @@ def test_default_inputs_follow_the_namespace(lf: types.ModuleType) -> None:
     two = dict(lf.plan(_args(namespace="/robot2/iris/"), {}, lambda name: False)["remappings"])
     assert one["description"] == "/robot1/iris/description"
     assert one["image"] == "/robot1/camera/image_raw" and one["camera_info"] == "/robot1/camera/camera_info"
-    assert one["sparse_depth"] == "/robot1/camera/sparse_depth"
+    assert one["sparse_depth"] == "/robot1/camera/sparse_depth" and one["camera_pose"] == "/robot1/camera/pose"
     assert two["description"] == "/robot2/iris/description" and two["image"] == "/robot2/camera/image_raw"
     assert not set(one.values()) & set(two.values())  # two robots share no input
     flat = dict(lf.plan(_args(namespace=""), {}, lambda name: False)["remappings"])
@@ -345,7 +346,7 @@ def test_node_package_and_executable_exist_in_setup_py(launch_tree: ast.Module) 
 
 def test_launch_remappings_name_the_node_s_topics(lf: types.ModuleType) -> None:
     remapped = {source for source, _ in lf.remappings(_args())}
-    assert {"image", "image/compressed", "camera_info", "description", "sparse_depth"} == remapped
+    assert {"image", "image/compressed", "camera_info", "description", "sparse_depth", "camera_pose"} == remapped
     node_src = (REPO / "iris_ros" / "depth_node.py").read_text()
     for topic in remapped:
         assert f'"{topic}"' in node_src, f"the node subscribes to no topic named {topic!r}"
