@@ -85,15 +85,15 @@ def _as_k(k: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def reproject_depth(depth: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray,
-                    dtype: type[np.floating] = np.float64) -> np.ndarray:
-    """Planar depth of frame *src* seen from frame *dst*: ``[H, W]``, 0 where no point lands.
+                    dtype: type[np.floating] = np.float64, empty: float = 0.0) -> np.ndarray:
+    """Planar depth of frame *src* seen from frame *dst*: ``[H, W]``, ``empty`` (0) where no point lands.
 
     Every pixel with positive depth is back-projected with ``k``, moved by the 4x4 rigid transform
     ``t_dst_src`` (src camera coordinates to dst camera coordinates) and projected into dst, rounded to the
     nearest pixel, as Video Depth Anything's ``tae_torch`` does. Where several points land on one pixel the
     nearest is kept (a z-buffer; the reference leaves it to the scatter order, the same when no two collide);
     points at or behind the dst camera are dropped. ``dtype``: float64 for the TAE; float32 is about twice as
-    fast, for per-frame use (:class:`~iris_model.pose_fusion.PoseFusion`).
+    fast, for per-frame use (:class:`~iris_model.pose_fusion.PoseFusion`, which takes ``empty=inf``).
     """
     depth = np.asarray(depth, dtype=dtype)
     if depth.ndim != 2:
@@ -103,22 +103,28 @@ def reproject_depth(depth: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray,
         raise InputError(f"the relative pose must be a 4x4 matrix, got shape {t.shape}")
     fx, fy, cx, cy = (dtype(c) for c in _as_k(k))
     h, w = depth.shape
-    keep = np.isfinite(depth) & (depth > 0)
-    v, u = np.nonzero(keep)  # row-major, as a pixel grid masked by keep
-    z = depth[keep]
-    x, y = (u.astype(dtype) - cx) * z / fx, (v.astype(dtype) - cy) * z / fy
-    r = t[:3, :3]
-    # The rotation written out per row: about twice as fast as stacking the points and a matrix product.
-    xd, yd, zd = (r[i, 0] * x + r[i, 1] * y + r[i, 2] * z + t[i, 3] for i in range(3))
-    front = zd > 0
-    xd, yd, zd = xd[front], yd[front], zd[front]
+    z = depth
+    # On the whole grid, masked once after the move: the same arithmetic per kept pixel as gathering the kept
+    # pixels first, 2.4x faster at 640x480 (no nonzero(), no index casts).
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(z) & (z > 0)
+        x = (np.arange(w, dtype=dtype) - cx)[None, :] * z / fx
+        y = (np.arange(h, dtype=dtype) - cy)[:, None] * z / fy
+        r = t[:3, :3]
+        # The rotation written out per row: about twice as fast as stacking the points and a matrix product.
+        xd, yd, zd = (r[i, 0] * x + r[i, 1] * y + r[i, 2] * z + t[i, 3] for i in range(3))
+        keep &= zd > 0  # points at or behind the dst camera are dropped
+    xd, yd, zd = xd[keep], yd[keep], zd[keep]
     ud = np.round(xd * fx / zd + cx).astype(np.int64)
     vd = np.round(yd * fy / zd + cy).astype(np.int64)
-    inside = (ud >= 0) & (ud < w) & (vd >= 0) & (vd < h)
-    buffer = np.full(h * w, np.inf, dtype=dtype)
-    np.minimum.at(buffer, vd[inside] * w + ud[inside], zd[inside])
-    buffer[~np.isfinite(buffer)] = 0.0
-    return buffer.reshape(h, w)
+    index = vd * w + ud
+    index[(ud < 0) | (ud >= w) | (vd < 0) | (vd >= h)] = h * w  # outside: into a spare last slot
+    buffer = np.full(h * w + 1, np.inf, dtype=dtype)
+    np.minimum.at(buffer, index, zd)  # the z-buffer: the nearest point per pixel
+    buffer = buffer[:-1].reshape(h, w)
+    if empty != np.inf:
+        buffer[np.isinf(buffer)] = empty
+    return buffer
 
 
 def _pair_abs_rel(src: np.ndarray, dst: np.ndarray, k: np.ndarray, t_dst_src: np.ndarray,

@@ -80,3 +80,17 @@ def test_bad_input_and_settings_are_refused():
         fusion(np.ones((H, W)), K, np.eye(3), 0.0)
     with pytest.raises(InputError):
         fusion(np.ones((H, W)), K, np.full((4, 4), np.nan), 0.0)
+
+
+def test_hole_filling_is_scipy_s_3x3_minimum_filter_at_the_holes():
+    from scipy.ndimage import minimum_filter
+
+    from iris_model.pose_fusion import _min_around
+
+    rng = np.random.default_rng(3)
+    image = rng.uniform(1.0, 5.0, (H, W)).astype(np.float32)
+    image[rng.random((H, W)) < 0.3] = np.inf
+    image[:5] = np.inf  # a band with nothing around some holes: they stay inf
+    holes = np.flatnonzero(np.isinf(image))
+    expected = minimum_filter(image, size=3, mode="constant", cval=np.inf).ravel()[holes]
+    np.testing.assert_array_equal(_min_around(image, holes), expected)
