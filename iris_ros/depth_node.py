@@ -29,6 +29,11 @@ subscribes to are not computed.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # ``python -m iris_ros.depth_node``: a stop while the imports below run exits 0
+    from iris_ros.entry import guard_start_up
+
+    guard_start_up()
+
 import contextlib
 import ctypes
 import os

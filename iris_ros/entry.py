@@ -20,14 +20,15 @@ def _stop_while_importing(signum: int, frame: Any) -> None:
     os._exit(0)
 
 
-def _guard() -> None:
+def guard_start_up() -> None:
+    """Until ``main()`` installs its own: SIGINT or SIGTERM ends the process at once, exit code 0."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop_while_importing)
 
 
 def depth_node() -> None:
     """The ``depth_node`` executable (:func:`iris_ros.depth_node.main` replaces these handlers)."""
-    _guard()
+    guard_start_up()
     from .depth_node import main
 
     main()
@@ -35,7 +36,7 @@ def depth_node() -> None:
 
 def demo_camera() -> int:
     """The ``demo_camera`` executable."""
-    _guard()
+    guard_start_up()
     from .demo_camera import main
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # its main() stops on KeyboardInterrupt

@@ -222,11 +222,15 @@ def test_sigterm_during_model_load_exits_cleanly(tiny_model_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_while_the_executable_imports_its_libraries_exits_0(signum: int) -> None:
-    """The installed launcher (what ``ros2 run`` / launch start) handles a stop from its first line on: 1 s
-    in, it is still importing torch, transformers and rclpy (3+ s here), long before ``main()`` runs."""
+@pytest.mark.parametrize("way", ["launcher", "python -m"])
+def test_a_signal_while_the_executable_imports_its_libraries_exits_0(signum: int, way: str) -> None:
+    """The installed launcher (what ``ros2 run`` / launch start), and ``python -m iris_ros.depth_node`` (the
+    docs' way without ``ros2``), handle a stop from their first lines on: 1 s in, they are still importing
+    torch, transformers and rclpy (3+ s here), long before ``main()`` runs."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "ros_executables" / "depth_node")],
+    start = [str(REPO / "scripts" / "ros_executables" / "depth_node")] if way == "launcher" else [
+        "-m", "iris_ros.depth_node"]
+    proc = subprocess.Popen([sys.executable, *start],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
     time.sleep(1.0)
     sent = time.monotonic()
