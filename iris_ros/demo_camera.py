@@ -5,7 +5,9 @@ Sources (``--source``):
 
 - ``synthetic`` (default): a procedurally drawn room (checkered floor, walls, two moving balls) rendered
   by ray casting in numpy, so its true depth is known: ``sparse_depth`` carries it on 16 scan lines
-  (32FC1, meters, NaN elsewhere), which makes ``depth_mode: sparse_aligned`` work out of the box;
+  (32FC1, meters, NaN elsewhere), which makes ``depth_mode: sparse_aligned`` work out of the box, and its
+  camera's pose (fixed: the optical frame at the origin of ``odom``) on ``/camera/pose``
+  (geometry_msgs/PoseStamped) for ``temporal_mode: pose``;
 - a folder: every image in it that Pillow reads (png, jpg, ...), in name order, looped;
 - a file: a still image (repeated) or a multi-frame file Pillow reads (animated GIF / PNG / WebP,
   multi-page TIFF). Other video formats (mp4, ...) are not read: OpenCV is not a dependency; convert
@@ -154,6 +156,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--camera-info-topic", default="/camera/camera_info")
     parser.add_argument("--sparse-depth-topic", default="/camera/sparse_depth")
     parser.add_argument("--description-topic", default="/iris/description")
+    parser.add_argument("--pose-topic", default="/camera/pose", help="the camera's pose (synthetic source)")
     parser.add_argument("--no-sparse", action="store_true", help="do not publish sparse depth (synthetic source)")
     args = parser.parse_args(argv)
     if not args.rate > 0:
@@ -166,6 +169,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Publish frames until Ctrl-C (or ``--count``)."""
     import rclpy
+    from geometry_msgs.msg import PoseStamped
     from rclpy.executors import ExternalShutdownException
     from rclpy.qos import qos_profile_sensor_data
     from rclpy.utilities import remove_ros_args
@@ -200,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     pub_info = node.create_publisher(CameraInfo, args.camera_info_topic, qos_profile_sensor_data)
     pub_sparse = node.create_publisher(Image, args.sparse_depth_topic, qos_profile_sensor_data)
     pub_desc = node.create_publisher(String, args.description_topic, DESCRIPTION_QOS)
+    pub_pose = node.create_publisher(PoseStamped, args.pose_topic, qos_profile_sensor_data)
     pub_desc.publish(String(data=args.description))
     log.info(
         f"publishing {args.source} frames at {args.rate:g} Hz on {pub_image.topic_name}, "
@@ -237,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
             smsg.height, smsg.width, smsg.step = sparse.height, sparse.width, sparse.step
             smsg.encoding, smsg.is_bigendian, smsg.data = sparse.encoding, sparse.is_bigendian, sparse.data
             pub_sparse.publish(smsg)
+        if scene is not None:  # the synthetic camera does not move: its optical frame at odom's origin
+            pose = PoseStamped()
+            pose.header.stamp, pose.header.frame_id = stamp, "odom"
+            pose.pose.orientation.w = 1.0
+            pub_pose.publish(pose)
         pub_info.publish(info)
         pub_image.publish(msg)
         state["n"] += 1

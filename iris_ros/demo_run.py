@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--description", default="", help="demo_camera --description (default: its own)")
     parser.add_argument("--model-dir", default="", help="depth_node model_dir (default: the embedded model)")
     parser.add_argument("--depth-mode", default="sparse_aligned", choices=("relative", "fixed_scale", "sparse_aligned"))
+    parser.add_argument("--temporal-mode", default="off", choices=("off", "stream", "pose"),
+                        help="depth_node temporal_mode (pose: fused with demo_camera's camera pose; metric modes only)")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
     args = parser.parse_args(argv)
 
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     node_args = ["iris_ros.depth_node", "--ros-args", "-r", f"__ns:={NAMESPACE}",
                  "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info",
                  "-r", f"description:={NAMESPACE}/description", "-r", "sparse_depth:=/camera/sparse_depth",
-                 "-p", f"depth_mode:={args.depth_mode}"]
+                 "-r", "camera_pose:=/camera/pose",
+                 "-p", f"depth_mode:={args.depth_mode}", "-p", f"temporal_mode:={args.temporal_mode}"]
     if args.model_dir:
         node_args += ["-p", f"model_dir:={args.model_dir}"]
     if params.is_file():

@@ -160,6 +160,7 @@ def test_launch_arguments_are_the_issue_s_with_sensible_defaults(lf: types.Modul
     assert remapped["camera_info"] == demo.camera_info_topic
     assert remapped["description"] == demo.description_topic
     assert remapped["sparse_depth"] == demo.sparse_depth_topic
+    assert remapped["camera_pose"] == demo.pose_topic
 
 
 def test_every_launch_configuration_used_is_declared(launch_tree: ast.Module, lf: types.ModuleType) -> None:
