@@ -196,3 +196,42 @@ def test_optimizer_and_ema_state_round_trip_without_pickle(tmp_path):
     assert ema2.decay == 0.9 and ema2.optimization_step == 3
     for s1, s2 in zip(ema.shadow_params, ema2.shadow_params, strict=True):
         torch.testing.assert_close(s1, s2)
+
+
+def _gradient_term_by_hand(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, scales: int) -> float:
+    """MiDaS's gradient-matching term, pixel by pixel: per image a least-squares scale and shift, the residual,
+    then at each level the absolute x and y differences between valid neighbours over the level's valid count."""
+    total = 0.0
+    for level in range(scales):
+        step = 2**level
+        count, level_sum = 0, 0.0
+        for b in range(pred.shape[0]):
+            a = np.stack([pred[b][mask[b]], np.ones(int(mask[b].sum()))], 1)
+            (s, c), *_ = np.linalg.lstsq(a, target[b][mask[b]], rcond=None)
+            r = (s * pred[b] + c - target[b])[::step, ::step]
+            m = mask[b][::step, ::step]
+            count += int(m.sum())
+            for i in range(r.shape[0]):
+                for j in range(r.shape[1]):
+                    if j + 1 < r.shape[1] and m[i, j] and m[i, j + 1]:
+                        level_sum += abs(r[i, j + 1] - r[i, j])
+                    if i + 1 < r.shape[0] and m[i, j] and m[i + 1, j]:
+                        level_sum += abs(r[i + 1, j] - r[i, j])
+        total += level_sum / max(count, 1)
+    return total
+
+
+def test_gradient_matching_term_is_midas_s_and_zero_for_an_affine_prediction():
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(2, 12, 16, generator=g, dtype=torch.float64)
+    mask = torch.rand(2, 12, 16, generator=g) > 0.25
+    pred = target + 0.2 * torch.rand(2, 12, 16, generator=g, dtype=torch.float64)
+    plain = affine_invariant_loss(pred, target, mask)
+    with_grad = affine_invariant_loss(pred, target, mask, gradient_weight=0.5, scales=3)
+    by_hand = _gradient_term_by_hand(pred.numpy(), target.numpy(), mask.numpy(), scales=3)
+    assert float(with_grad - plain) == pytest.approx(0.5 * by_hand, rel=1e-4)
+    affine = (2.0 * target + 0.3).requires_grad_(True)
+    assert float(affine_invariant_loss(affine, target, mask, gradient_weight=0.5).detach()) < 1e-5
+    noisy = pred.clone().requires_grad_(True)
+    affine_invariant_loss(noisy, target, mask, gradient_weight=0.5).backward()
+    assert noisy.grad[~mask].abs().max() == 0  # invalid pixels get no gradient

@@ -127,6 +127,8 @@ class OptimConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     e2e_loss: Literal["depth", "latent", "both"] = "depth"
+    #: E2E-FT depth loss: weight of MiDaS's multi-scale gradient-matching term (0 = off; MiDaS uses 0.5).
+    gradient_loss_weight: float = 0.0
     text_cache_size: int = 2048
 
     def __post_init__(self) -> None:
@@ -137,6 +139,8 @@ class OptimConfig:
             raise ConfigError("optim.lr must be a positive number")
         if not 0.0 <= self.caption_dropout <= 1.0:
             raise ConfigError("optim.caption_dropout must be a probability")
+        if not (self.gradient_loss_weight >= 0 and math.isfinite(self.gradient_loss_weight)):
+            raise ConfigError("optim.gradient_loss_weight must be a number >= 0")
         if self.lr_warmup_steps < 0 or not 0 < self.lr_final_ratio <= 1:
             raise ConfigError("optim.lr_warmup_steps must be >= 0 and lr_final_ratio in (0, 1]")
 

@@ -1,4 +1,5 @@
-"""Training losses: masked latent MSE (diffusion) and the affine-invariant depth loss (E2E-FT)."""
+"""Training losses: masked latent MSE (diffusion), the affine-invariant depth loss (E2E-FT) and MiDaS's
+multi-scale gradient-matching term on the aligned depth (sharper edges)."""
 
 from __future__ import annotations
 
@@ -37,14 +38,34 @@ def fit_scale_shift(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     return scale, shift
 
 
-def affine_invariant_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """E2E-FT's depth loss: L1 between the least-squares aligned ``pred [B, H, W]`` and ``target`` on ``mask``.
+def affine_invariant_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, gradient_weight: float = 0.0, scales: int = 4
+) -> torch.Tensor:
+    """E2E-FT's depth loss: L1 between the least-squares aligned ``pred [B, H, W]`` and ``target`` on ``mask``,
+    plus ``gradient_weight`` times MiDaS's gradient-matching term.
 
+    The term (Ranftl et al., "Towards Robust Monocular Depth Estimation", eq. 11) is the L1 norm of the x and y
+    differences of the aligned residual ``R = scale * pred + shift - target``, over ``scales`` levels (each
+    keeping every 2nd pixel of the one before), counting a difference only where both pixels are valid,
+    normalized by the valid pixel count per level. It is zero wherever the prediction's depth edges sit where
+    the target's are, however large the residual, so it sharpens edges without fighting the L1 term.
+    Hand-written: no installed library has it (kornia's gradients are neither masked nor scale-invariant).
     Computed in float32 (the alignment's normal equations lose too much in half precision).
     """
     pred, target = pred.float(), target.float()
     if not mask.any():
         return pred.sum() * 0.0
     scale, shift = fit_scale_shift(pred, target, mask)
-    aligned = scale[:, None, None] * pred + shift[:, None, None]
-    return (aligned - target).abs()[mask].mean()
+    residual = scale[:, None, None] * pred + shift[:, None, None] - target
+    loss = residual.abs()[mask].mean()
+    if gradient_weight <= 0:
+        return loss
+    grad = pred.new_zeros(())
+    r, m = residual, mask
+    for _ in range(scales):
+        mx = m[:, :, 1:] & m[:, :, :-1]
+        my = m[:, 1:, :] & m[:, :-1, :]
+        total = (r[:, :, 1:] - r[:, :, :-1]).abs()[mx].sum() + (r[:, 1:, :] - r[:, :-1, :]).abs()[my].sum()
+        grad = grad + total / m.sum().clamp(min=1)
+        r, m = r[:, ::2, ::2], m[:, ::2, ::2]
+    return loss + gradient_weight * grad

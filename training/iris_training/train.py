@@ -242,7 +242,7 @@ def train(cfg: Config) -> TrainResult:
         if o.e2e_loss in ("depth", "both"):
             with torch.autocast(device.type, enabled=False):
                 decoded = vae.decode(x0.float() / scale).sample.mean(1)  # unclamped: keeps gradients
-            loss = loss + affine_invariant_loss(decoded, depth_norm, valid)
+            loss = loss + affine_invariant_loss(decoded, depth_norm, valid, o.gradient_loss_weight)
         return loss
 
     def inference_pipeline() -> Any:
