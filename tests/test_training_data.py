@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 pytest.importorskip("iris_training", reason="the training package is not installed (pip install -e training)")
@@ -338,6 +339,20 @@ def test_augment_keeps_color_depth_mask_and_intrinsics_consistent(seed, flip):
     # Nearest sampling: every depth is a source pixel's, and its mask bit came along with it.
     lut = {float(d): bool(m) for d, m in zip(src["depth"].ravel(), src["valid"].ravel(), strict=True)}
     assert all(lut[float(d)] == bool(m) for d, m in zip(s["depth"].ravel(), s["valid"].ravel(), strict=True))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_the_ambiguous_mask_moves_with_the_depth_and_reaches_the_batch(seed):
+    src = _ray_sample()
+    src["ambiguous"] = (src["depth"] % 7) < 2  # any pattern tied to the pixel
+    cfg = AugmentConfig(resolution=(16, 24), crop_scale=(0.5, 1.0), hflip=0.5)
+    samples = [augment(src, cfg, np.random.default_rng([seed, i])) for i in range(3)]
+    for s in samples:
+        assert s["ambiguous"].dtype == np.bool_ and s["ambiguous"].shape == (16, 24)
+        np.testing.assert_array_equal(s["ambiguous"], (s["depth"] % 7) < 2)
+    batch = collate_samples(samples)
+    assert batch["ambiguous"].dtype == torch.bool and batch["ambiguous"].shape == (3, 16, 24)
+    assert "ambiguous" not in collate_samples([_ray_sample(), _ray_sample()])  # optional: only when all have it
 
 
 def test_flip_crop_resize_each():

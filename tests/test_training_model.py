@@ -235,3 +235,19 @@ def test_gradient_matching_term_is_midas_s_and_zero_for_an_affine_prediction():
     noisy = pred.clone().requires_grad_(True)
     affine_invariant_loss(noisy, target, mask, gradient_weight=0.5).backward()
     assert noisy.grad[~mask].abs().max() == 0  # invalid pixels get no gradient
+
+
+def test_pixel_weights_make_the_l1_term_a_weighted_mean():
+    g = torch.Generator().manual_seed(2)
+    target = torch.rand(1, 8, 8, generator=g, dtype=torch.float64)
+    mask = torch.ones(1, 8, 8, dtype=torch.bool)
+    pred = target + 0.3 * torch.rand(1, 8, 8, generator=g, dtype=torch.float64)
+    weight = torch.ones(1, 8, 8)
+    weight[:, :4] = 5.0
+    a = np.stack([pred[0].numpy().ravel(), np.ones(64)], 1)
+    (s, c), *_ = np.linalg.lstsq(a, target[0].numpy().ravel(), rcond=None)
+    r = np.abs(s * pred[0].numpy() + c - target[0].numpy())
+    expected = (5.0 * r[:4].sum() + r[4:].sum()) / (5.0 * 32 + 32)
+    assert float(affine_invariant_loss(pred, target, mask, pixel_weight=weight)) == pytest.approx(expected, rel=1e-5)
+    assert float(affine_invariant_loss(pred, target, mask, pixel_weight=torch.ones(1, 8, 8))) == pytest.approx(
+        float(affine_invariant_loss(pred, target, mask)), rel=1e-6)

@@ -129,6 +129,9 @@ class OptimConfig:
     e2e_loss: Literal["depth", "latent", "both"] = "depth"
     #: E2E-FT depth loss: weight of MiDaS's multi-scale gradient-matching term (0 = off; MiDaS uses 0.5).
     gradient_loss_weight: float = 0.0
+    #: E2E-FT depth loss: weight of the ``ambiguous`` pixels (depth only the caption fixes; synthetic scenes)
+    #: relative to the others in its L1 term (1 = no extra weight).
+    ambiguous_loss_weight: float = 1.0
     text_cache_size: int = 2048
 
     def __post_init__(self) -> None:
@@ -141,6 +144,8 @@ class OptimConfig:
             raise ConfigError("optim.caption_dropout must be a probability")
         if not (self.gradient_loss_weight >= 0 and math.isfinite(self.gradient_loss_weight)):
             raise ConfigError("optim.gradient_loss_weight must be a number >= 0")
+        if not (self.ambiguous_loss_weight > 0 and math.isfinite(self.ambiguous_loss_weight)):
+            raise ConfigError("optim.ambiguous_loss_weight must be a number > 0")
         if self.lr_warmup_steps < 0 or not 0 < self.lr_final_ratio <= 1:
             raise ConfigError("optim.lr_warmup_steps must be >= 0 and lr_final_ratio in (0, 1]")
 

@@ -39,10 +39,18 @@ def fit_scale_shift(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 
 
 def affine_invariant_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, gradient_weight: float = 0.0, scales: int = 4
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    gradient_weight: float = 0.0,
+    scales: int = 4,
+    pixel_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """E2E-FT's depth loss: L1 between the least-squares aligned ``pred [B, H, W]`` and ``target`` on ``mask``,
     plus ``gradient_weight`` times MiDaS's gradient-matching term.
+
+    ``pixel_weight [B, H, W]`` (optional) weights the L1 term per pixel (a weighted mean over ``mask``), e.g. to
+    stress the pixels only the caption can explain; the alignment stays the plain least-squares fit.
 
     The term (Ranftl et al., "Towards Robust Monocular Depth Estimation", eq. 11) is the L1 norm of the x and y
     differences of the aligned residual ``R = scale * pred + shift - target``, over ``scales`` levels (each
@@ -57,7 +65,11 @@ def affine_invariant_loss(
         return pred.sum() * 0.0
     scale, shift = fit_scale_shift(pred, target, mask)
     residual = scale[:, None, None] * pred + shift[:, None, None] - target
-    loss = residual.abs()[mask].mean()
+    if pixel_weight is None:
+        loss = residual.abs()[mask].mean()
+    else:
+        w = pixel_weight.float()[mask]
+        loss = (w * residual.abs()[mask]).sum() / w.sum().clamp(min=1e-12)
     if gradient_weight <= 0:
         return loss
     grad = pred.new_zeros(())

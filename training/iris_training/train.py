@@ -242,7 +242,11 @@ def train(cfg: Config) -> TrainResult:
         if o.e2e_loss in ("depth", "both"):
             with torch.autocast(device.type, enabled=False):
                 decoded = vae.decode(x0.float() / scale).sample.mean(1)  # unclamped: keeps gradients
-            loss = loss + affine_invariant_loss(decoded, depth_norm, valid, o.gradient_loss_weight)
+            weight = None
+            if o.ambiguous_loss_weight != 1.0 and "ambiguous" in batch:
+                weight = 1.0 + (o.ambiguous_loss_weight - 1.0) * batch["ambiguous"].to(device).float()
+            loss = loss + affine_invariant_loss(decoded, depth_norm, valid, o.gradient_loss_weight,
+                                                pixel_weight=weight)
         return loss
 
     def inference_pipeline() -> Any:

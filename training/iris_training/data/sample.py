@@ -61,7 +61,7 @@ def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
     def stack(name: str, dtype: torch.dtype) -> torch.Tensor:
         return torch.stack([torch.as_tensor(_np(s[name])).to(dtype) for s in samples])
 
-    return {
+    batch = {
         "rgb": stack("rgb", torch.float32),
         "depth": stack("depth", torch.float32),
         "valid": stack("valid", torch.bool),
@@ -69,3 +69,6 @@ def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "caption": [str(s["caption"]) for s in samples],
         "key": [str(s["key"]) for s in samples],
     }
+    if all("ambiguous" in s for s in samples):  # optional: the synthetic scenes' caption-only pixels
+        batch["ambiguous"] = stack("ambiguous", torch.bool)
+    return batch

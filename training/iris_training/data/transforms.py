@@ -1,4 +1,7 @@
-"""Augmentations that keep color, depth, valid mask and intrinsics consistent.
+"""Augmentations that keep color, depth, the pixel masks and intrinsics consistent.
+
+Pixel masks: ``valid`` always; ``ambiguous`` (the synthetic scenes' pixels whose depth only the caption fixes)
+when the sample has it.
 
 Geometry convention: pixel centers at integer coordinates, so resizing by s maps u -> (u + 0.5) s - 0.5
 (the convention of bilinear / nearest-exact interpolation with ``align_corners=False``) and the principal
@@ -17,9 +20,16 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 
+#: Per-pixel boolean masks, moved with the depth (``valid`` is required, the others optional).
+PIXEL_MASKS = ("valid", "ambiguous")
+
 
 def _t(value: Any) -> torch.Tensor:
     return value if torch.is_tensor(value) else torch.from_numpy(np.ascontiguousarray(value))
+
+
+def _masks(sample: dict[str, Any]) -> list[str]:
+    return [name for name in PIXEL_MASKS if name in sample]
 
 
 def resize_sample(sample: dict[str, Any], height: int, width: int) -> dict[str, Any]:
@@ -31,14 +41,18 @@ def resize_sample(sample: dict[str, Any], height: int, width: int) -> dict[str, 
     rgb = F.interpolate(rgb[None], size=(height, width), mode="bilinear", align_corners=False,
                         antialias=True)[0].clamp(0.0, 1.0)
     depth = F.interpolate(_t(sample["depth"]).float()[None, None], size=(height, width), mode="nearest-exact")[0, 0]
-    valid = F.interpolate(_t(sample["valid"]).float()[None, None], size=(height, width), mode="nearest-exact")[0, 0]
+    masks = {
+        name: F.interpolate(_t(sample[name]).float()[None, None], size=(height, width), mode="nearest-exact")[0, 0]
+        .numpy() > 0.5
+        for name in _masks(sample)
+    }
     sx, sy = width / w, height / h
     k = np.array(sample["intrinsics"], dtype=np.float32, copy=True)
     k[0, 0] *= sx
     k[1, 1] *= sy
     k[0, 2] = (k[0, 2] + 0.5) * sx - 0.5
     k[1, 2] = (k[1, 2] + 0.5) * sy - 0.5
-    return {**sample, "rgb": rgb.numpy(), "depth": depth.numpy(), "valid": valid.numpy() > 0.5, "intrinsics": k}
+    return {**sample, "rgb": rgb.numpy(), "depth": depth.numpy(), **masks, "intrinsics": k}
 
 
 def crop_sample(sample: dict[str, Any], top: int, left: int, height: int, width: int) -> dict[str, Any]:
@@ -51,7 +65,7 @@ def crop_sample(sample: dict[str, Any], top: int, left: int, height: int, width:
         **sample,
         "rgb": np.ascontiguousarray(np.asarray(sample["rgb"])[:, rows, cols]),
         "depth": np.ascontiguousarray(np.asarray(sample["depth"])[rows, cols]),
-        "valid": np.ascontiguousarray(np.asarray(sample["valid"])[rows, cols]),
+        **{name: np.ascontiguousarray(np.asarray(sample[name])[rows, cols]) for name in _masks(sample)},
         "intrinsics": k,
     }
 
@@ -65,7 +79,7 @@ def hflip_sample(sample: dict[str, Any]) -> dict[str, Any]:
         **sample,
         "rgb": np.ascontiguousarray(np.asarray(sample["rgb"])[:, :, ::-1]),
         "depth": np.ascontiguousarray(np.asarray(sample["depth"])[:, ::-1]),
-        "valid": np.ascontiguousarray(np.asarray(sample["valid"])[:, ::-1]),
+        **{name: np.ascontiguousarray(np.asarray(sample[name])[:, ::-1]) for name in _masks(sample)},
         "intrinsics": k,
     }
 
