@@ -249,6 +249,7 @@ class FrameProcessor:
         reason = "no_camera_info" if camera is None else "no_pose" if pose is None else None
         if reason is not None:
             self.pose_fusion.reset()
+            self.pose_fusion.fused_fraction = 0.0
             self.pose_frames_unfused[reason] = self.pose_frames_unfused.get(reason, 0) + 1
             return depth, reason
         if pose.frame_id != self._pose_frame:

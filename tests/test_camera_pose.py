@@ -110,8 +110,9 @@ def test_the_processor_fuses_with_the_pose_and_counts_frames_it_cannot_fuse():
         np.testing.assert_allclose(out, expected, rtol=1e-6)
     # An exponential filter: 0.1 f2 + 0.09 f1 + 0.81 f0 leaves sqrt(0.01 + 0.0081 + 0.6561) of the noise.
     assert out.std() == pytest.approx(0.8217 * frames[2].std(), rel=0.1)
+    assert float(proc.stats()["pose_fused_fraction"]) > 0.9
     out, why = proc.fuse_with_pose(frames[3], CAMERA, None, 0.3)
-    assert why == "no_pose" and out is frames[3]
+    assert why == "no_pose" and out is frames[3] and proc.stats()["pose_fused_fraction"] == "0.000"
     out, why = proc.fuse_with_pose(frames[3], None, poses[3], 0.3)
     assert why == "no_camera_info" and out is frames[3]
     # After a frame it did not fuse, the next starts afresh (it never bridges a frame it did not see).
