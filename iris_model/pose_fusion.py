@@ -55,12 +55,14 @@ class PoseFusion:
 
     ``fusion(depth_m, k, pose, stamp_s)`` returns the fused ``[H, W]`` float32 depth in meters (NaN stays NaN).
     The first frame, and any frame after :meth:`reset`, a stamp gap, or a change of image size or intrinsics,
-    is returned as it is. ``fused_fraction`` is the share of valid pixels fused in the last frame.
+    is returned as it is. ``continued`` says whether the last frame was fused with a previous one (False: it
+    started the filter afresh); ``fused_fraction`` is the share of its valid pixels fused.
     """
 
     def __init__(self, config: PoseFusionConfig | None = None) -> None:
         self.config = config or PoseFusionConfig()
         self.fused_fraction = 0.0
+        self.continued = False
         self.reset()
 
     def reset(self) -> None:
@@ -77,6 +79,7 @@ class PoseFusion:
             raise InputError("intrinsics, pose and stamp must be finite")
         out = depth
         self.fused_fraction = 0.0
+        self.continued = False
         prev = self._prev
         if prev is not None and self._continues(prev, depth, k, stamp_s):
             p_depth, _, p_pose, _ = prev
@@ -88,6 +91,7 @@ class PoseFusion:
             diff *= np.float32(self.config.weight)
             out = np.where(agree, depth + diff, depth)
             self.fused_fraction = int(np.count_nonzero(agree)) / max(valid, 1)
+            self.continued = True
         self._prev = (out, k, pose, float(stamp_s))
         return out
 

@@ -22,7 +22,11 @@ from iris_model.errors import InputError
 
 #: Quaternions further than this from unit norm are refused (tf2 refuses unnormalized ones too).
 QUATERNION_NORM_TOLERANCE = 1e-2
-POSE_HISTORY = 200
+#: Seconds of poses kept behind the newest one (tf2's buffer keeps 10 s too), and a cap on their number.
+POSE_HISTORY_S = 10.0
+MAX_POSES = 20_000
+#: Two poses around a stamp are interpolated when at most this far apart (s); tf2 interpolates any bracket.
+MAX_BRACKET_S = 1.0
 
 
 def pose_matrix(position: Sequence[float], orientation: Sequence[float]) -> np.ndarray:
@@ -53,43 +57,57 @@ class StampedPose:
 
 
 class PoseHistory:
-    """The last :data:`POSE_HISTORY` camera poses, looked up by stamp (not thread-safe: the node locks it).
+    """The camera poses of the last :data:`POSE_HISTORY_S` seconds, looked up by stamp (not thread-safe: the
+    node locks it).
 
     :meth:`at` interpolates between the poses just before and just after a stamp (linear in position, slerp in
-    rotation, as tf2 does) when both are within the tolerance of it, else takes the nearest within it.
+    rotation, as tf2 does) when they are in the same frame and at most :data:`MAX_BRACKET_S` apart; otherwise it
+    takes the nearest pose within the tolerance. It never extrapolates.
     """
 
-    def __init__(self, maxlen: int = POSE_HISTORY) -> None:
+    def __init__(self, keep_s: float = POSE_HISTORY_S, max_poses: int = MAX_POSES) -> None:
         self._poses: list[StampedPose] = []  # sorted by stamp
-        self._maxlen = maxlen
+        self._stamps: list[int] = []  # their stamps, for bisect
+        self._keep_ns = int(keep_s * 1e9)
+        self._max_poses = max_poses
 
     def add(self, pose: StampedPose) -> None:
-        stamps = [p.stamp_ns for p in self._poses]
-        i = bisect.bisect_left(stamps, pose.stamp_ns)
-        if i < len(stamps) and stamps[i] == pose.stamp_ns:
+        i = bisect.bisect_left(self._stamps, pose.stamp_ns)
+        if i < len(self._stamps) and self._stamps[i] == pose.stamp_ns:
             self._poses[i] = pose  # a re-sent stamp replaces the earlier pose
         else:
             self._poses.insert(i, pose)
-        del self._poses[: max(0, len(self._poses) - self._maxlen)]
+            self._stamps.insert(i, pose.stamp_ns)
+        drop = bisect.bisect_left(self._stamps, self._stamps[-1] - self._keep_ns)
+        drop = max(drop, len(self._poses) - self._max_poses)
+        del self._poses[:drop], self._stamps[:drop]
 
     def __len__(self) -> int:
         return len(self._poses)
 
+    def newest_stamp_ns(self) -> int | None:
+        return self._poses[-1].stamp_ns if self._poses else None
+
     def at(self, stamp_ns: int, tolerance_s: float) -> StampedPose | None:
-        """The pose at ``stamp_ns`` (see the class), or ``None`` when none is within ``tolerance_s``."""
-        tol = tolerance_s * 1e9
-        stamps = [p.stamp_ns for p in self._poses]
+        """The pose at ``stamp_ns`` (see the class), or ``None`` when there is none to interpolate and none
+        within ``tolerance_s``."""
+        stamps = self._stamps
         i = bisect.bisect_left(stamps, stamp_ns)
+        if i < len(stamps) and stamps[i] == stamp_ns:
+            return self._poses[i]
         before = self._poses[i - 1] if i > 0 else None
         after = self._poses[i] if i < len(stamps) else None
-        near = [p for p in (before, after) if p is not None and abs(p.stamp_ns - stamp_ns) <= tol]
-        if not near:
-            return None
-        if len(near) == 2 and before.frame_id == after.frame_id and after.stamp_ns > before.stamp_ns:
+        if (
+            before is not None
+            and after is not None
+            and before.frame_id == after.frame_id
+            and after.stamp_ns - before.stamp_ns <= MAX_BRACKET_S * 1e9
+        ):
             t = (stamp_ns - before.stamp_ns) / (after.stamp_ns - before.stamp_ns)
             rot = Slerp([0.0, 1.0], Rotation.from_matrix([before.matrix[:3, :3], after.matrix[:3, :3]]))([t])
             out = np.eye(4)
             out[:3, :3] = rot.as_matrix()[0]
             out[:3, 3] = (1 - t) * before.matrix[:3, 3] + t * after.matrix[:3, 3]
             return StampedPose(stamp_ns, before.frame_id, out)
-        return min(near, key=lambda p: abs(p.stamp_ns - stamp_ns))
+        near = [p for p in (before, after) if p is not None and abs(p.stamp_ns - stamp_ns) <= tolerance_s * 1e9]
+        return min(near, key=lambda p: abs(p.stamp_ns - stamp_ns)) if near else None

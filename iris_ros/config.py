@@ -142,8 +142,10 @@ class NodeConfig:
     fixed_frame: str = _param("odom", "pose_source=tf: the world-fixed frame the camera's motion is looked up in")
     pose_tolerance_s: float = _param(
         0.05,
-        "temporal_mode=pose: largest stamp difference (s) between an image and its camera pose",
-        range=(0.0, 10.0),
+        "temporal_mode=pose: how long (s) the node waits for the camera's pose at an image's stamp (topic: for "
+        "a pose at or after it; tf: for the transform), and with topic, the largest stamp difference of a pose "
+        "used as it is when none after the stamp came",
+        range=(0.0, 1.0),
     )
 
     def __post_init__(self) -> None:
@@ -157,6 +159,10 @@ class NodeConfig:
             value = getattr(self, name)
             if not value.strip() or value != value.strip():
                 raise ConfigError(f"parameter {name!r} must be a non-empty word, got {echo(value)}")
+        if self.fixed_frame.startswith("/"):
+            raise ConfigError(
+                f"parameter 'fixed_frame': tf2 frame ids have no leading '/', got {echo(self.fixed_frame)}"
+            )
         check_description(self.description_override)
         if self.temporal_mode == "pose" and not self.is_metric:
             raise ConfigError(

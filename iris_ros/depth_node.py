@@ -175,6 +175,8 @@ class IrisDepthNode(Node):
         self._sparse: deque[Image] = deque(maxlen=SPARSE_HISTORY)
         self._sparse_arrived = threading.Condition()
         self._poses = PoseHistory()
+        self._pose_arrived = threading.Condition(self._lock)
+        self._bad_poses = 0
         self._tf: Any = None
         self._slot: LatestSlot[_Frame] = LatestSlot()
         self._worker = threading.Thread(target=self._run_worker, name="iris_depth_worker", daemon=True)
@@ -344,21 +346,36 @@ class IrisDepthNode(Node):
         try:
             matrix = pose_matrix((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
         except InputError as exc:
-            self._reject("bad_camera_pose", f"ignoring a pose on {self.resolve_topic_name('camera_pose')}: {exc}")
+            with self._lock:
+                self._bad_poses += 1  # a message, not a frame: counted apart from the frames
+            self._log_limited(
+                "warn", "bad_camera_pose", f"ignoring a pose on {self.resolve_topic_name('camera_pose')}: {exc}"
+            )
             return
-        with self._lock:
+        with self._pose_arrived:
             self._poses.add(StampedPose(stamp_ns_of(msg.header.stamp), msg.header.frame_id, matrix))
+            self._pose_arrived.notify_all()
 
     def _pose_for(self, frame_id: str, stamp_ns: int, tolerance_s: float) -> StampedPose | None:
-        """The camera's pose at ``stamp_ns`` (``temporal_mode: pose``), or ``None`` (logged) if there is none."""
+        """The camera's pose at ``stamp_ns`` (``temporal_mode: pose``), or ``None`` (logged) if there is none.
+
+        Odometry often publishes a frame's pose after the image: the node waits up to ``tolerance_s`` for a pose
+        at or after the stamp (so that it can interpolate), in short slices so that a stop is not held up.
+        """
         if self._tf is not None:
-            pose = self._tf.at(frame_id, stamp_ns, tolerance_s)
+            pose = self._tf.at(frame_id, stamp_ns, tolerance_s, stop=self._stop_requested)
             why = self._tf.last_error
         else:
-            with self._lock:
+            deadline = time.monotonic() + tolerance_s
+            with self._pose_arrived:
+                while (self._poses.newest_stamp_ns() or -1) < stamp_ns and not self._slot.closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._pose_arrived.wait(min(left, 0.1))
                 pose, have = self._poses.at(stamp_ns, tolerance_s), len(self._poses)
             where = self.resolve_topic_name("camera_pose")
-            why = f"no pose on {where} within {tolerance_s:g} s of the image's stamp ({have} poses kept)"
+            why = f"no pose on {where} around the image's stamp (within {tolerance_s:g} s; {have} poses kept)"
         if pose is None:
             self._log_limited("warn", "no_pose", f"temporal_mode=pose: frame published without fusion: {why}")
         return pose
@@ -609,6 +626,7 @@ class IrisDepthNode(Node):
             has_info = self._camera_info is not None
             temporal = dict(self._temporal_stats)
             resets = dict(self._stream_resets)
+            bad_poses = self._bad_poses
             metric_scale, metric_shift = self._last_scale
             last_t, last_received, last_processed = self._diag_last
             self._diag_last = (now, received, processed)
@@ -637,6 +655,8 @@ class IrisDepthNode(Node):
             **{f"stream_resets_{k}": v for k, v in sorted(resets.items())},
             **temporal,
         }
+        if bad_poses:
+            values["camera_pose_rejected"] = bad_poses
         if metric_scale is not None:  # meters = scale * d + shift, as used for the last frame
             values.update(metric_scale=f"{metric_scale:.6g}", metric_shift=f"{metric_shift:.6g}")
         return node_status(

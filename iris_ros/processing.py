@@ -108,7 +108,7 @@ def colorize_for_display(depth: np.ndarray, value_range: tuple[float, float] | N
     return colorize_depth(depth, *value_range)
 
 
-#: ``temporal_mode: stream``: per frame, the colorized range moves this fraction of the way to the frame's own.
+#: ``temporal_mode`` stream and pose: per frame, the colorized range moves this fraction of the way to the frame's own.
 COLOR_RANGE_SMOOTHING = 0.1
 
 
@@ -116,8 +116,8 @@ class FrameProcessor:
     """Per-frame depth, colorized depth and points from a pipeline (ROS-free; the node's worker calls it).
 
     ``pipeline`` is an :class:`~iris_model.IrisDepthPipeline` (or anything called the same way). Not
-    thread-safe: one worker calls it. The temporal state (``temporal_mode: stream``) lives here and is
-    rebuilt when the mode is switched on.
+    thread-safe: one worker calls it. The temporal state (``temporal_mode`` stream and pose) lives here and
+    starts afresh when the mode is switched on.
     """
 
     def __init__(self, pipeline: Any, device: Any = "cpu") -> None:
@@ -127,11 +127,14 @@ class FrameProcessor:
         self.stream: DepthStream | None = None
         self.sparse_filter = ScaleShiftFilter()
         self.sparse_fits_rejected = 0
-        #: ``temporal_mode: pose`` state: the fusion, the fixed frame its poses are in, frames fused / not.
+        #: ``temporal_mode: pose`` state: the fusion, the fixed frame its poses are in, the settings its
+        #: depth was made with, frames fused and not (by reason), whether the last frame was in that mode.
         self.pose_fusion = PoseFusion()
         self._pose_frame: str | None = None
+        self._pose_settings: tuple | None = None
         self.pose_frames_fused = 0
         self.pose_frames_unfused: dict[str, int] = {}
+        self._pose_active = False
         self._smoothed_range: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ the depth step
@@ -243,22 +246,25 @@ class FrameProcessor:
         """``temporal_mode: pose``: the metric ``depth`` fused along the camera's motion, and why not if not.
 
         ``camera`` gives the depth image's intrinsics (P's, as the points use); ``pose`` the optical frame's
-        pose at the frame's stamp. Without either the frame is returned unfused and the fusion restarts (it
-        never bridges a frame it did not see); so does a change of the poses' fixed frame.
+        pose at the frame's stamp. Without either the frame is returned unfused (``no_camera_info``,
+        ``no_pose``); the next frame with both is fused with the last one fused, as long as the stamp gap stays
+        within the fusion's ``max_gap_s`` (the poses make the gap exact). A frame that starts the filter afresh
+        (the first, after a gap, a new image size or intrinsics, another fixed frame) is ``restart``.
         """
         reason = "no_camera_info" if camera is None else "no_pose" if pose is None else None
-        if reason is not None:
-            self.pose_fusion.reset()
+        if reason is None:
+            if pose.frame_id != self._pose_frame:
+                self.pose_fusion.reset()
+                self._pose_frame = pose.frame_id
+            depth = self.pose_fusion(depth, camera.intrinsics().k(), pose.matrix, stamp_s)  # NaN stays NaN
+            reason = None if self.pose_fusion.continued else "restart"
+        else:
             self.pose_fusion.fused_fraction = 0.0
+        if reason is None:
+            self.pose_frames_fused += 1
+        else:
             self.pose_frames_unfused[reason] = self.pose_frames_unfused.get(reason, 0) + 1
-            return depth, reason
-        if pose.frame_id != self._pose_frame:
-            self.pose_fusion.reset()
-            self._pose_frame = pose.frame_id
-        k = np.array([[camera.fx, 0.0, camera.cx], [0.0, camera.fy, camera.cy], [0.0, 0.0, 1.0]])
-        fused = self.pose_fusion(depth, k, pose.matrix, stamp_s)  # NaN (no depth) stays NaN
-        self.pose_frames_fused += 1
-        return fused, None
+        return depth, reason
 
     def _color_range(self, result: FrameResult, cfg: NodeConfig) -> tuple[float, float] | None:
         """The colorized range: the frame's own (off), or smoothed over time so colors stay put too."""
@@ -295,12 +301,28 @@ class FrameProcessor:
         t2 = time.perf_counter()
         times = {"model": t1 - t0, "depth_mode": t2 - t1}
         unfused = None
-        if cfg.temporal_mode == "pose":
+        self._pose_active = cfg.temporal_mode == "pose"
+        if self._pose_active:
+            # Depth made with other settings is not fused with the earlier frames' (as the stream resets).
+            settings = (
+                description,
+                cfg.depth_mode,
+                cfg.scale,
+                cfg.shift,
+                cfg.seed,
+                cfg.num_steps,
+                cfg.ensemble_size,
+                cfg.processing_resolution,
+            )
+            if settings != self._pose_settings:
+                self.pose_fusion.reset()
+                self._pose_settings = settings
             geometry = camera() if callable(camera) else camera
             depth, unfused = self.fuse_with_pose(depth, geometry, pose() if callable(pose) else pose, stamp_s)
             times["pose_fusion"] = time.perf_counter() - t2
         else:
             self.pose_fusion.reset()
+            self._pose_settings = None
         return FrameResult(
             depth=depth, scale=scale, shift=shift, reset_reason=reset_reason, unfused_reason=unfused, times=times
         )
@@ -371,13 +393,13 @@ class FrameProcessor:
 
     def stats(self) -> dict[str, str]:
         """Values for /diagnostics: the temporal stream's state and scale in use (``stream_*``), when streaming;
-        the pose fusion's counts and the share of pixels fused in the last frame (``pose_*``), once used."""
+        the pose fusion's counts and the share of pixels fused in the last frame (``pose_*``), in pose mode."""
         out: dict[str, str] = {}
         if self.stream is not None:
             stream = self.stream.stats().items()
             out = {f"stream_{k}": f"{v:.4g}" if isinstance(v, float) else str(v) for k, v in stream}
             out["stream_sparse_fits_rejected"] = str(self.sparse_fits_rejected)
-        if self.pose_frames_fused or self.pose_frames_unfused:
+        if self._pose_active:
             out["pose_frames_fused"] = str(self.pose_frames_fused)
             out.update({f"pose_frames_unfused_{k}": str(v) for k, v in sorted(self.pose_frames_unfused.items())})
             out["pose_fused_fraction"] = f"{self.pose_fusion.fused_fraction:.3f}"

@@ -6,10 +6,15 @@ when this source is chosen, and the tests that need it skip without it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .camera_pose import StampedPose, pose_matrix
 from .config import ConfigError
+
+#: The longest single wait for TF, so that a stopping node is not held up.
+WAIT_SLICE_S = 0.1
 
 
 class TfPoses:
@@ -31,22 +36,30 @@ class TfPoses:
         #: The last lookup's failure, for the node's log line (``None`` after a success).
         self.last_error: str | None = None
 
-    def at(self, frame_id: str, stamp_ns: int, timeout_s: float) -> StampedPose | None:
+    def at(
+        self, frame_id: str, stamp_ns: int, timeout_s: float, stop: Callable[[], bool] = lambda: False
+    ) -> StampedPose | None:
         """The pose of ``frame_id`` in ``fixed_frame`` at ``stamp_ns`` (tf2 interpolates), waiting up to
-        ``timeout_s`` for it; ``None`` when TF cannot give it (the reason in :attr:`last_error`)."""
+        ``timeout_s`` for it in slices of :data:`WAIT_SLICE_S` (ending early once ``stop()`` is true);
+        ``None`` when TF cannot give it (the reason in :attr:`last_error`)."""
         from rclpy.duration import Duration
         from rclpy.time import Time
 
-        try:
-            t = self.buffer.lookup_transform(
-                self.fixed_frame,
-                frame_id,
-                Time(nanoseconds=stamp_ns),
-                timeout=Duration(nanoseconds=int(timeout_s * 1e9)),
-            )
-        except self._errors as exc:
-            self.last_error = f"TF {self.fixed_frame} -> {frame_id!r}: {exc}"[:300]
-            return None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            wait = max(0.0, min(deadline - time.monotonic(), WAIT_SLICE_S))
+            try:
+                t = self.buffer.lookup_transform(
+                    self.fixed_frame,
+                    frame_id,
+                    Time(nanoseconds=stamp_ns),
+                    timeout=Duration(nanoseconds=int(wait * 1e9)),
+                )
+                break
+            except self._errors as exc:
+                if time.monotonic() >= deadline or stop():
+                    self.last_error = f"TF {self.fixed_frame} -> {frame_id!r}: {exc}"[:300]
+                    return None
         tr, q = t.transform.translation, t.transform.rotation
         self.last_error = None
         return StampedPose(stamp_ns, self.fixed_frame, pose_matrix((tr.x, tr.y, tr.z), (q.x, q.y, q.z, q.w)))

@@ -801,8 +801,8 @@ def test_pose_mode_fuses_metric_depth_along_the_camera_motion(ros: Harness):
     """A walk through a synthetic room (12 frames), each frame with its true pose on camera_pose and a scan of
     16 rows of true depth on sparse_depth, through the node with the embedded default model in sparse_aligned
     mode: the temporal alignment error (TAE, with the true poses) is lower with temporal_mode=pose than with
-    off, per-frame AbsRel no worse; every frame is counted as fused. Then without poses: frames are still
-    published, unfused, and counted as such."""
+    off, per-frame AbsRel no worse; every frame after the first is counted as fused. Then without poses:
+    frames are still published, unfused, and counted as such."""
     from iris_training.synthetic.video import generate_sequence
 
     from iris_model import IrisDepthPipeline
@@ -859,7 +859,8 @@ def test_pose_mode_fuses_metric_depth_along_the_camera_motion(ros: Harness):
         # Without poses nothing is fused: the output is the per-frame metric depth, as with off.
         np.testing.assert_allclose(figures["pose without poses"][0], tae_off, rtol=1e-3)
         diag = ros.diagnostics(rig.name, lambda d: "pose_frames_unfused_no_pose" in d)
-        assert diag["pose_frames_fused"] == str(len(frames))
+        assert diag["pose_frames_fused"] == str(len(frames) - 1)  # all but the first, which starts the filter
+        assert diag["pose_frames_unfused_restart"] == "1"
         assert diag["pose_frames_unfused_no_pose"] == str(len(frames))
         assert diag["pose_fixed_frame"] == "odom"
         ros.wait_log(rig.name, "frame published without fusion: no pose on /posefuse/camera_pose")
@@ -880,7 +881,12 @@ def test_pose_source_tf_without_tf2_ros_fails_at_start_up_naming_it(ros: Harness
         node = IrisDepthNode(
             pipeline=tiny_pipe, node_name="tf_source", context=ros.context, parameter_overrides=overrides
         )
-        node.destroy_node()
+        try:
+            assert node._tf is not None and node._tf.fixed_frame == "odom"
+            assert node._pose_for("cam_optical", 10**9, 0.0) is None  # nothing on TF yet: no pose, said why
+            assert "odom" in node._tf.last_error
+        finally:
+            node.destroy_node()
         return
     with pytest.raises(ConfigError, match=r"needs tf2_ros .*pose_source 'topic'"):
         IrisDepthNode(pipeline=tiny_pipe, node_name="tf_source", context=ros.context, parameter_overrides=overrides)

@@ -61,3 +61,17 @@ def test_missing_required_and_bad_yaml(tmp_path):
     (tmp_path / "b.yaml").write_text("output_dir: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(tmp_path / "b.yaml")
+
+
+def test_depth_loss_options_need_the_e2e_depth_loss():
+    from iris_training.config import OptimConfig
+
+    OptimConfig(max_steps=1, mode="e2e_ft", gradient_loss_weight=0.5, ambiguous_loss_weight=3.0)
+    with pytest.raises(ConfigError, match="need mode e2e_ft"):
+        OptimConfig(max_steps=1, mode="diffusion", gradient_loss_weight=0.5)
+    with pytest.raises(ConfigError, match="need mode e2e_ft"):
+        OptimConfig(max_steps=1, mode="e2e_ft", e2e_loss="latent", ambiguous_loss_weight=2.0)
+    with pytest.raises(ConfigError, match="gradient_loss_weight"):
+        OptimConfig(max_steps=1, mode="e2e_ft", gradient_loss_weight=-1.0)
+    with pytest.raises(ConfigError, match="ambiguous_loss_weight"):
+        OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_loss_weight=0.0)

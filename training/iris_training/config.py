@@ -146,6 +146,12 @@ class OptimConfig:
             raise ConfigError("optim.gradient_loss_weight must be a number >= 0")
         if not (self.ambiguous_loss_weight > 0 and math.isfinite(self.ambiguous_loss_weight)):
             raise ConfigError("optim.ambiguous_loss_weight must be a number > 0")
+        shaped = self.gradient_loss_weight != 0.0 or self.ambiguous_loss_weight != 1.0
+        if shaped and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
+            raise ConfigError(
+                "optim.gradient_loss_weight and optim.ambiguous_loss_weight shape the depth loss: they need "
+                "mode e2e_ft with e2e_loss depth or both"
+            )
         if self.lr_warmup_steps < 0 or not 0 < self.lr_final_ratio <= 1:
             raise ConfigError("optim.lr_warmup_steps must be >= 0 and lr_final_ratio in (0, 1]")
 

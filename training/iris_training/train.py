@@ -200,6 +200,8 @@ def train(cfg: Config) -> TrainResult:
     def encode(x: torch.Tensor) -> torch.Tensor:
         return vae.encode(x.float()).latent_dist.mode() * scale
 
+    warned_no_ambiguous: list[bool] = []
+
     def compute_loss(batch: dict[str, Any], gen: torch.Generator, model: torch.nn.Module,
                      caption_dropout: float) -> torch.Tensor:
         rgb = batch["rgb"].to(device, non_blocking=True) * 2.0 - 1.0
@@ -243,8 +245,13 @@ def train(cfg: Config) -> TrainResult:
             with torch.autocast(device.type, enabled=False):
                 decoded = vae.decode(x0.float() / scale).sample.mean(1)  # unclamped: keeps gradients
             weight = None
-            if o.ambiguous_loss_weight != 1.0 and "ambiguous" in batch:
-                weight = 1.0 + (o.ambiguous_loss_weight - 1.0) * batch["ambiguous"].to(device).float()
+            if o.ambiguous_loss_weight != 1.0:
+                if "ambiguous" in batch:
+                    weight = 1.0 + (o.ambiguous_loss_weight - 1.0) * batch["ambiguous"].to(device).float()
+                elif not warned_no_ambiguous:
+                    warned_no_ambiguous.append(True)
+                    logger.warning("optim.ambiguous_loss_weight is set, but this dataset's samples have no "
+                                   "'ambiguous' mask: their depth loss is unweighted")
             loss = loss + affine_invariant_loss(decoded, depth_norm, valid, o.gradient_loss_weight,
                                                 pixel_weight=weight)
         return loss
