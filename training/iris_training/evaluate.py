@@ -286,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {
-            "model": str(args.model_dir), "dataset": args.dataset, "root": str(args.root), "min_depth": lo,
+            "model": str(args.model_dir), "dataset": args.dataset,
+            "root": None if args.root is None else str(args.root), "min_depth": lo,
             "max_depth": hi if math.isfinite(hi) else None, "ensemble": args.ensemble, "single_step": single_step,
             "seed": args.seed, "results": rows,
         }
