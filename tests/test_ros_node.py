@@ -748,7 +748,8 @@ def _scale_to_truth(depth: np.ndarray, truth: np.ndarray) -> float:
 def test_temporal_stream_keeps_the_scale_steadier_than_off_on_a_moving_sequence(ros: Harness, scene_rgb):
     """The demo camera's room with two moving balls, 10 frames at 10 Hz, through the node with the embedded
     default model: per frame, the scale s of depth ~ s * ground truth + b; its frame-to-frame jumps
-    |log(s_t+1 / s_t)| are smaller with temporal_mode=stream than with off (per-frame [0, 1] normalization)."""
+    |log(s_t+1 / s_t)| are smaller with temporal_mode=stream than with off (per-frame [0, 1] normalization),
+    in the mean and the median."""
     from iris_model import IrisDepthPipeline
     from iris_model.default_model import default_model_dir
 
@@ -769,12 +770,13 @@ def test_temporal_stream_keeps_the_scale_steadier_than_off_on_a_moving_sequence(
                 depth = _raw_depth(ros.wait_stamp(rig.topic("depth"), stamp, timeout=60.0))
                 scales.append(_scale_to_truth(depth, truth))
             jumps[mode] = np.abs(np.diff(np.log(np.abs(scales))))
-        print({mode: (float(j.mean()), float(j.max())) for mode, j in jumps.items()})
-        # Default model v2 with its tiny decoder (here: off 0.033 mean / 0.083 largest, stream 0.031 / 0.049):
-        # its per-frame [0, 1] scale barely moves in this room; what is left is the model's shape wobble, which
-        # the fusion (tuned on validation video for accuracy, not for this room) cuts by 40 % at its worst.
+        print({m: j.round(3).tolist() for m, j in jumps.items()})
+        # The embedded model (v2, stage 4; tiny decoder) here: off mean 0.050 / median 0.031, stream 0.041 / 0.018.
+        # Its per-frame [0, 1] scale barely moves in this room; what is left is the model's shape wobble, which the
+        # fusion (tuned on validation video for accuracy, not for this room) damps in most frames. One jump (the
+        # balls passing each other, 0.19) both modes share, so the largest jump is not what the test compares.
         assert jumps["stream"].mean() < 0.95 * jumps["off"].mean()
-        assert jumps["stream"].max() < 0.75 * jumps["off"].max()
+        assert np.median(jumps["stream"]) < 0.8 * np.median(jumps["off"])
         diag = ros.diagnostics(rig.name, lambda d: d.get("temporal_mode") == "stream" and "stream_scale" in d)
         assert diag["stream_resets_first"] == "1" and int(diag["stream_frames_since_reset"]) == len(frames)
         assert float(diag["stream_scale"]) > 0
