@@ -220,7 +220,10 @@ class ParamSpec:
         else:
             ok = isinstance(value, str)
         if not ok:
-            raise ConfigError(f"parameter {self.name!r} must be {self.type.__name__}, got {echo(value)}")
+            hint = ""
+            if self.type is str and isinstance(value, bool):  # YAML 1.1 reads off/on/yes/no unquoted as booleans
+                hint = f" (YAML reads off, on, yes and no as booleans: quote the value, e.g. {self.name}:='off')"
+            raise ConfigError(f"parameter {self.name!r} must be {self.type.__name__}, got {echo(value)}{hint}")
         if self.range is not None:
             lo, hi = self.range
             if not lo <= value <= hi:  # also refuses NaN

@@ -41,6 +41,24 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
     return proc.returncode
 
 
+def node_arguments(args: argparse.Namespace, params: Path) -> list[str]:
+    """``python -m`` arguments of the depth node for this demo: its remappings and parameters.
+
+    ``-p`` values are read as YAML, where ``off``, ``on``, ``yes`` and ``no`` are booleans: string values are
+    quoted so that ``temporal_mode:=off`` stays the string the parameter is.
+    """
+    node_args = ["iris_ros.depth_node", "--ros-args", "-r", f"__ns:={NAMESPACE}",
+                 "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info",
+                 "-r", f"description:={NAMESPACE}/description", "-r", "sparse_depth:=/camera/sparse_depth",
+                 "-r", "camera_pose:=/camera/pose",
+                 "-p", f"depth_mode:='{args.depth_mode}'", "-p", f"temporal_mode:='{args.temporal_mode}'"]
+    if args.model_dir:
+        node_args += ["-p", f"model_dir:='{args.model_dir}'"]
+    if params.is_file():
+        node_args[2:2] = ["--params-file", str(params)]
+    return node_args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("out/demo_ros"))
@@ -81,16 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
                                             "FASTDDS_DEFAULT_PROFILES_FILE") if k in env})
 
-    params = config / "depth.yaml"
-    node_args = ["iris_ros.depth_node", "--ros-args", "-r", f"__ns:={NAMESPACE}",
-                 "-r", "image:=/camera/image_raw", "-r", "camera_info:=/camera/camera_info",
-                 "-r", f"description:={NAMESPACE}/description", "-r", "sparse_depth:=/camera/sparse_depth",
-                 "-r", "camera_pose:=/camera/pose",
-                 "-p", f"depth_mode:={args.depth_mode}", "-p", f"temporal_mode:={args.temporal_mode}"]
-    if args.model_dir:
-        node_args += ["-p", f"model_dir:={args.model_dir}"]
-    if params.is_file():
-        node_args[2:2] = ["--params-file", str(params)]
+    node_args = node_arguments(args, config / "depth.yaml")
     camera_args = ["iris_ros.demo_camera", "--rate", str(args.rate)]
     if args.source:
         camera_args += ["--source", args.source]

@@ -38,3 +38,30 @@ def test_demo_runs_the_model_on_them_and_its_depth_orders_the_corridor(tmp_path,
         picture = np.asarray(Image.open(tmp_path / f"{stem}_compare.png"))
         assert picture.shape == (truth.shape[0], 3 * truth.shape[1], 3)
         assert f"{stem}: AbsRel" in printed and "with the description (without one:" in printed
+
+
+@pytest.mark.parametrize("temporal_mode", ["off", "stream", "pose"])
+def test_demo_run_passes_string_parameters_that_yaml_keeps_strings(temporal_mode, tmp_path):
+    """rcl reads each ``-p name:=value`` as YAML, where an unquoted ``off`` is the boolean False: the demo's node
+    arguments must reach the node as the parameter types it declares."""
+    import argparse
+
+    import yaml
+
+    from iris_ros.config import PARAMETERS
+    from iris_ros.demo_run import node_arguments
+
+    args = argparse.Namespace(depth_mode="sparse_aligned", temporal_mode=temporal_mode, model_dir="some/model")
+    argv = node_arguments(args, tmp_path / "missing.yaml")
+    values = dict(a.split(":=", 1) for a, flag in zip(argv[1:], argv[:-1], strict=True) if flag == "-p")
+    types = {spec.name: spec.type for spec in PARAMETERS}
+    parsed = {name: yaml.safe_load(text) for name, text in values.items()}
+    assert parsed["temporal_mode"] == temporal_mode
+    assert all(isinstance(v, types[name]) for name, v in parsed.items()), parsed
+
+
+def test_a_boolean_for_a_string_parameter_says_to_quote_it():
+    from iris_ros.config import ConfigError, NodeConfig
+
+    with pytest.raises(ConfigError, match=r"quote the value, e.g. temporal_mode:='off'"):
+        NodeConfig(temporal_mode=False)
