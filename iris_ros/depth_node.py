@@ -317,8 +317,9 @@ class IrisDepthNode(Node):
                 else self.resolve_topic_name("camera_pose")
             )
             self.get_logger().info(
-                f"temporal_mode=pose: fusing the depth along the camera's motion from {where} (poses within "
-                f"{cfg.pose_tolerance_s:g} s of the image); frames without a pose are published unfused"
+                f"temporal_mode=pose: fusing the depth along the camera's motion from {where} (waiting up to "
+                f"{cfg.pose_tolerance_s:g} s for the pose at each image's stamp); frames without one are "
+                "published unfused"
             )
 
     # ------------------------------------------------------------------ callbacks (no heavy work here)
