@@ -108,24 +108,23 @@ def pack_xyzrgb(points: np.ndarray, rgb: np.ndarray) -> PackedCloud:
     # One strided store per coordinate: numpy's float32 copy loop, ~4x faster than copying 12-byte items.
     for axis in range(3):
         np.copyto(out[:, axis], xyz[:, axis])
-    _pack_rgb(rgb, out.view(np.uint32)[:, 3])
+    _pack_rgb(rgb, out)
     return PackedCloud(h, w, XYZRGB_FIELDS, 16, 16 * w, buf)
 
 
-def _pack_rgb(rgb: np.ndarray, packed: np.ndarray) -> None:
-    """Write ``[H, W, 3]`` uint8 colors as 0x00RRGGBB words into the strided uint32 view ``packed`` (n,)."""
-    # 0x00RRGGBB in one pass: the 4 bytes starting at a pixel are R G B R', read big-endian that is
-    # 0xRRGGBBR'; shifting right by 8 leaves 0x00RRGGBB. (Three separate channel shifts and ors cost ~3x more.)
-    # The strided view never reads past the buffer: pixel n-2's word ends at byte 3n-4; the last pixel is
-    # done by hand.
-    flat = np.ascontiguousarray(rgb).reshape(-1)
-    n = packed.shape[0]
-    if n > 1:
-        first = flat[:4].view(">u4")
-        words = np.lib.stride_tricks.as_strided(first, shape=(n - 1,), strides=(3,), writeable=False)
-        np.right_shift(words, 8, out=packed[:-1])
-    r, g, b = (int(c) for c in flat[-3:])
-    packed[-1] = (r << 16) | (g << 8) | b
+def _pack_rgb(rgb: np.ndarray, points: np.ndarray) -> None:
+    """Write ``[..., 3]`` uint8 colors into the ``rgb`` field (offset 12) of ``points``, a float32 ``[..., 4]`` view.
+
+    The field is the uint32 ``0x00RRGGBB``; its bytes are stored one channel at a time into the point's bytes
+    12..15 in host order (little-endian: B, G, R, 0). Three strided byte copies are ~1.5x faster than reading
+    the pixels as overlapping big-endian words and shifting, and ~3x faster than widening and or-ing channels.
+    """
+    colors = rgb.reshape(-1, 3)
+    point_bytes = points.reshape(-1, 4).view(np.uint8)  # [n, 16]
+    first = 12 if _LITTLE else 13  # where R..B of 0x00RRGGBB begin: byte 14 holds R on little-endian hosts
+    order = (2, 1, 0) if _LITTLE else (0, 1, 2)  # channel per byte, in memory order
+    for k, channel in enumerate(order):
+        np.copyto(point_bytes[:, first + k], colors[:, channel])
 
 
 def pack_depth_cloud(
@@ -170,7 +169,7 @@ def pack_depth_cloud(
     out[..., 2] = z
     fields = XYZ_FIELDS
     if rgb is not None:
-        _pack_rgb(rgb[::stride, ::stride], out.view(np.uint32)[..., 3].reshape(-1))
+        _pack_rgb(rgb[::stride, ::stride], out)
         fields = XYZRGB_FIELDS
     return PackedCloud(h, w, fields, step, step * w, buf)
 
