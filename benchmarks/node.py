@@ -11,6 +11,8 @@ In one process, over real DDS (Fast DDS, this machine's loopback, a ROS domain o
 3. packing of a 640x480 XYZRGB cloud (16 B/point), each against ``np.copy`` of the same number of bytes, in
    one interleaved loop: ``pack_xyzrgb`` of ready points into a ``msg.data``-ready buffer (what the issue calls
    packing), and ``pack_depth_cloud``, the node's whole cloud step (back-projection + packing) from depth.
+   Where a C compiler is found (``$CC`` or ``cc``), ``pack_reference.c`` (the same interleave as one C loop at
+   -O3, into the same zeroed buffer) is timed in the same loop: how far numpy is from compiled code here.
 
 Targets: node overhead <= 10 % of model time with every output subscribed; packing <= 2x the plain copy.
 The overhead is also printed in milliseconds, to compare across models.
@@ -38,8 +40,28 @@ def _median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1e3
 
 
+def _compiled_reference():
+    """``pack_reference.c`` built with the system C compiler, or None where there is none (or it fails)."""
+    import ctypes
+    import shutil
+    import subprocess
+    import tempfile
+
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    lib_path = Path(tempfile.mkdtemp(prefix="iris_pack_")) / "libpack.so"
+    source = Path(__file__).with_name("pack_reference.c")
+    built = subprocess.run([cc, "-O3", "-shared", "-fPIC", str(source), "-o", str(lib_path)], capture_output=True)
+    if built.returncode != 0:
+        return None
+    lib = ctypes.CDLL(str(lib_path))
+    lib.pack_xyzrgb.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
+    return lib.pack_xyzrgb
+
+
 def bench_packing(width: int, height: int, reps: int) -> dict[str, float]:
-    from iris_ros.cloud_packing import pack_depth_cloud, pack_xyzrgb
+    from iris_ros.cloud_packing import _new_buffer, pack_depth_cloud, pack_xyzrgb
 
     rng = np.random.default_rng(0)
     depth = rng.uniform(0.5, 5.0, size=(height, width)).astype(np.float32)
@@ -48,6 +70,13 @@ def bench_packing(width: int, height: int, reps: int) -> dict[str, float]:
     same_bytes = np.empty(height * width * 16, dtype=np.uint8)
     f, cx, cy = 0.8 * width, (width - 1) / 2, (height - 1) / 2
     times: dict[str, list[float]] = {"copy": [], "pack": [], "cloud": []}
+    c_pack = _compiled_reference()
+    if c_pack is not None:
+        times["c_pack"] = []
+        _, check = _new_buffer(height * width * 16)
+        c_pack(points.ctypes.data, rgb.ctypes.data, check.ctypes.data, height * width)
+        if not np.array_equal(check, pack_xyzrgb(points, rgb).data):
+            raise SystemExit("pack_reference.c and pack_xyzrgb disagree")
     for _ in range(reps):  # interleaved, so that each sees the same cache state
         t0 = time.perf_counter()
         np.copy(same_bytes)
@@ -59,6 +88,11 @@ def bench_packing(width: int, height: int, reps: int) -> dict[str, float]:
         times["copy"].append(t1 - t0)
         times["pack"].append(t2 - t1)
         times["cloud"].append(t3 - t2)
+        if c_pack is not None:
+            t4 = time.perf_counter()
+            _, data = _new_buffer(height * width * 16)
+            c_pack(points.ctypes.data, rgb.ctypes.data, data.ctypes.data, height * width)
+            times["c_pack"].append(time.perf_counter() - t4)
     return {f"{k}_ms": _median_ms(v) for k, v in times.items()}
 
 
@@ -265,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"packing / copy (ready for msg.data)  {pack['pack_ms'] / pack['copy_ms']:9.2f} x   (target <= 2 x)")
     print(f"cloud from depth / copy              {pack['cloud_ms'] / pack['copy_ms']:9.2f} x   (back-projection too)")
+    if "c_pack_ms" in pack:
+        c_ratio = pack["c_pack_ms"] / pack["copy_ms"]
+        print(f"compiled C reference / copy          {c_ratio:9.2f} x   (pack_reference.c, -O3)")
+    else:
+        print("compiled C reference                 (no C compiler found: not measured)")
     return 0
 
 
