@@ -1,8 +1,8 @@
 """Benchmark: streaming depth (``DepthStream``) against independent frames, on held-out synthetic video.
 
 For each mode and number of denoising steps, over the same ``--sequences`` held-out synthetic sequences
-(``iris_training.synthetic.video``, split ``test``: walk, pan, orbit and turn-into-a-new-room in turn) of
-``--frames`` frames each, with the embedded default model (or ``--model-dir``):
+(``iris_training.synthetic.video``, ``--split`` test, or val for choosing settings: walk, pan, orbit and
+turn-into-a-new-room in turn) of ``--frames`` frames each, with the embedded default model (or ``--model-dir``):
 
 - ``off``: every frame on its own (the same seed each frame, as the node runs today), the model's per-frame
   [0, 1] depth;
@@ -21,6 +21,7 @@ printed as a share of the model time. The last line is ``TAE stream/off: <ratio>
 
     python benchmarks/streaming.py --sequences 2 --frames 8            # quick, under a minute
     nice python benchmarks/streaming.py --sequences 12 --frames 30 --ablations --out DIR --plot FIG.png
+    python benchmarks/streaming.py --split val --sequences 8 --frames 30 --pose --pose-sweep "0.9,0.3,0.3 0.95,0.5"
 """
 
 from __future__ import annotations
@@ -97,13 +98,14 @@ def _segment_scores(depths, frames) -> list[dict[str, float]]:
     return out
 
 
-def _sparse_and_pose(depths, frames, fuse: bool) -> tuple[list[np.ndarray], float]:
+def _sparse_and_pose(depths, frames, fuse: bool, config=None) -> tuple[list[np.ndarray], float]:
     """Metric depth per frame from a least-squares fit to a simulated scan (16 rows of true depth, as the demo
-    camera's ``sparse_depth``), optionally fused along the true camera motion; and the fusion's total ms."""
+    camera's ``sparse_depth``), optionally fused along the true camera motion (``PoseFusion(config)``); and the
+    fusion's total ms."""
     from iris_model.metrics import align_scale_shift
     from iris_model.pose_fusion import PoseFusion
 
-    fusion = PoseFusion()
+    fusion = PoseFusion(config)
     out, ms = [], 0.0
     for d, f in zip(depths, frames, strict=True):
         rows = np.linspace(8, d.shape[0] - 9, 16).astype(int)
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolution", type=int, default=None, help="processing resolution (default: the model's)")
     ap.add_argument("--seed", type=int, default=0, help="the noise seed of every mode")
     ap.add_argument("--first-index", type=int, default=0, help="first held-out sequence index")
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="held-out split of the video generator (val: for choosing settings)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ablations", action="store_true", help="also the blend and no-warm-start streams")
     ap.add_argument("--no-double", action="store_true", help="skip off at 2k steps")
@@ -155,7 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pose", action="store_true",
                     help="also metric depth from a simulated 16-line scan per frame (sparse), and that fused along "
                          "the true camera motion by PoseFusion (sparse+pose)")
+    ap.add_argument("--pose-sweep", default="",
+                    help="with --pose: also PoseFusion at these space-separated 'weight,tolerance[,nearer_tolerance]'")
     args = ap.parse_args(argv)
+    from iris_model.pose_fusion import PoseFusionConfig
+
+    try:
+        settings = [tuple(map(float, item.split(","))) for item in args.pose_sweep.split()]
+        if any(len(values) not in (2, 3) for values in settings):
+            raise ValueError("two or three numbers each")
+        sweep = [PoseFusionConfig(*values) for values in settings]
+    except ValueError as exc:
+        ap.error(f"--pose-sweep takes 'weight,tolerance[,nearer_tolerance]' settings: {exc}")
 
     import torch
     from iris_training.synthetic.video import generate_sequence
@@ -176,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = ["off", "stream"]
 
     t0 = time.perf_counter()
-    seqs = [generate_sequence("test", args.first_index + i, num_frames=args.frames, height=args.height,
+    seqs = [generate_sequence(args.split, args.first_index + i, num_frames=args.frames, height=args.height,
                               width=args.width) for i in range(args.sequences)]
     gen_s = time.perf_counter() - t0
     print(f"{len(seqs)} sequences x {args.frames} frames ({', '.join(s.trajectory for s in seqs)}), "
@@ -235,12 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if args.pose:
         pose_ms = 0.0
-        for name in ("sparse", "sparse+pose"):
+        runs = [("sparse", None), ("sparse+pose", None)]
+        runs += [(f"sparse+pose({c.weight:g}, {c.tolerance:g}, {c.nearer_tolerance:g})", c) for c in sweep]
+        for name, config in runs:
             scores = []
             for seq, depths in zip(seqs, off_depths, strict=True):
-                metric, ms = _sparse_and_pose(depths, list(seq.frames), fuse=name == "sparse+pose")
+                metric, ms = _sparse_and_pose(depths, list(seq.frames), fuse=name != "sparse", config=config)
                 scores += _segment_scores(metric, list(seq.frames))
-                pose_ms += ms
+                if name == "sparse+pose":
+                    pose_ms += ms
             key = f"{name}@{default_steps}"
             segments[key] = scores
             results[key] = {k: float(np.mean([s[k] for s in scores])) for k in

@@ -7,8 +7,9 @@ view exactly as the temporal alignment error (TAE) does it: back-projected with 
 relative pose, re-projected (:func:`iris_model.metrics.reproject_depth`). :class:`PoseFusion` then blends that
 warped previous output into each pixel whose new depth agrees with it, an exponential filter per surface point
 that averages the model's frame-to-frame wobble without the lag a pose-blind filter has when the camera moves
-forward (every pixel's depth shrinks). New surfaces, disocclusions and moving objects (no agreement) keep the new
-frame's depth.
+forward (every pixel's depth shrinks). New surfaces, disocclusions and objects that moved further than the
+tolerances (no agreement) keep the new frame's depth; the tolerance is tighter for a surface nearer than before,
+so that an approaching object is never shown more than ``nearer_tolerance`` behind where the frame sees it.
 
 Units: depth in meters, planar (z in the camera optical frame: x right, y down, z forward); poses are 4x4
 camera-to-world transforms of that optical frame (REP 103/105: e.g. ``odom -> camera_optical_frame``); stamps in
@@ -34,19 +35,28 @@ class PoseFusionConfig:
     Attributes:
         weight: the warped previous output's weight in [0, 1) in each agreeing pixel:
             ``depth = new + weight * (warped - new)``. 0 = no fusion.
-        tolerance: a pixel agrees when ``|warped - new| < tolerance * new`` (a relative difference).
+        tolerance: where the new depth is at least the warped one (a surface as far, or farther: the camera's
+            view of a static scene, a surface moving away), the pixel agrees when
+            ``warped - new > -tolerance * new`` (a relative difference).
+        nearer_tolerance: where the new depth is nearer than the warped one (a surface coming toward the
+            camera), the pixel agrees only when ``warped - new < nearer_tolerance * new``. It bounds how far
+            behind an approaching object the fused depth can trail: an exponential filter trails a steadily
+            moving surface, and a pixel more than this behind takes the new depth. Tighter than ``tolerance``,
+            as a costmap marks obstacles faster than it clears them.
         max_gap_s: a stamp gap longer than this (or a stamp that goes backwards) restarts the filter.
 
     The defaults were chosen on validation video (``benchmarks/streaming.py --pose``, docs/streaming.md).
     """
 
     weight: float = 0.9
-    tolerance: float = 0.3
+    tolerance: float = 0.5
+    nearer_tolerance: float = 0.2
     max_gap_s: float = 1.0
 
     def __post_init__(self) -> None:
         _check_range("weight", self.weight, 0.0, 1.0, hi_open=True)
         _check_range("tolerance", self.tolerance, 0.0, math.inf, lo_open=True)
+        _check_range("nearer_tolerance", self.nearer_tolerance, 0.0, math.inf, lo_open=True)
         _check_range("max_gap_s", self.max_gap_s, 0.0, math.inf, lo_open=True)
 
 
@@ -86,7 +96,9 @@ class PoseFusion:
             warped = self._warp(p_depth, k, np.linalg.inv(pose) @ p_pose)
             with np.errstate(invalid="ignore"):
                 diff = warped - depth  # inf where nothing landed, NaN where depth is NaN: neither agrees
-                agree = np.abs(diff) < np.float32(self.config.tolerance) * depth  # never true where depth <= 0
+                # never true where depth <= 0
+                agree = (diff > -np.float32(self.config.tolerance) * depth) & (
+                    diff < np.float32(self.config.nearer_tolerance) * depth)
                 valid = np.count_nonzero(depth > 0)
             diff *= np.float32(self.config.weight)
             out = np.where(agree, depth + diff, depth)

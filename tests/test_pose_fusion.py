@@ -55,6 +55,29 @@ def test_a_static_camera_averages_frame_noise_at_the_set_weight():
     assert np.std(outs[-1]) == pytest.approx(np.std(frames[-1]) / 3, rel=0.25)
 
 
+def _trail(speed_m_s: float, start_m: float, config: PoseFusionConfig) -> list[float]:
+    """A static camera, a wall moving along its axis at ``speed_m_s`` seen at 15 Hz for 4 s: per frame, how far
+    the fused depth is behind the frame's own, relative to it."""
+    fusion = PoseFusion(config)
+    trail = []
+    for i in range(60):
+        depth = np.full((H, W), start_m + speed_m_s * i / 15, np.float32)
+        out = fusion(depth, K, _pose(), i / 15)
+        trail.append(float(np.max(np.abs(out - depth) / depth)))
+    return trail
+
+
+def test_an_approaching_object_trails_by_at_most_the_nearer_tolerance():
+    """The exponential filter alone trails a wall coming at 1 m/s by weight / (1 - weight) = 9 frames of its
+    motion (0.6 m, 20-50 % of its depth here); the fused depth never shows it more than nearer_tolerance (20 %)
+    behind. A wall moving away (2 m/s) may trail further, up to tolerance (50 %)."""
+    config = PoseFusionConfig()
+    coming = _trail(-1.0, 5.0, config)
+    assert 0.5 * config.nearer_tolerance < max(coming) < config.nearer_tolerance
+    going = _trail(2.0, 1.0, config)
+    assert config.nearer_tolerance < max(going) < config.tolerance
+
+
 def test_new_objects_keep_the_new_depth_and_resets_pass_frames_through():
     fusion = PoseFusion()
     wall = np.full((H, W), 5.0, np.float32)
