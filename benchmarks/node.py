@@ -43,6 +43,7 @@ def _median_ms(values: list[float]) -> float:
 def _compiled_reference():
     """``pack_reference.c`` built with the system C compiler, or None where there is none (or it fails)."""
     import ctypes
+    import shlex
     import shutil
     import subprocess
     import tempfile
@@ -50,12 +51,17 @@ def _compiled_reference():
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         return None
-    lib_path = Path(tempfile.mkdtemp(prefix="iris_pack_")) / "libpack.so"
     source = Path(__file__).with_name("pack_reference.c")
-    built = subprocess.run([cc, "-O3", "-shared", "-fPIC", str(source), "-o", str(lib_path)], capture_output=True)
-    if built.returncode != 0:
-        return None
-    lib = ctypes.CDLL(str(lib_path))
+    with tempfile.TemporaryDirectory(prefix="iris_pack_") as tmp:
+        lib_path = Path(tmp) / "libpack.so"
+        try:
+            built = subprocess.run([*shlex.split(cc), "-O3", "-shared", "-fPIC", str(source), "-o", str(lib_path)],
+                                   capture_output=True)
+            if built.returncode != 0:
+                return None
+            lib = ctypes.CDLL(str(lib_path))  # loaded: the file may go with the folder
+        except OSError:
+            return None
     lib.pack_xyzrgb.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
     return lib.pack_xyzrgb
 

@@ -21,7 +21,7 @@ printed as a share of the model time. The last line is ``TAE stream/off: <ratio>
 
     python benchmarks/streaming.py --sequences 2 --frames 8            # quick, under a minute
     nice python benchmarks/streaming.py --sequences 12 --frames 30 --ablations --out DIR --plot FIG.png
-    python benchmarks/streaming.py --split val --sequences 8 --frames 30 --pose --pose-sweep "0.9,0.3,0.3 0.95,0.5"
+    python benchmarks/streaming.py --split val --sequences 8 --frames 30 --pose --pose-sweep "0.9,0.3,0.3 0.95,0.5,0.2"
 """
 
 from __future__ import annotations
@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="also metric depth from a simulated 16-line scan per frame (sparse), and that fused along "
                          "the true camera motion by PoseFusion (sparse+pose)")
     ap.add_argument("--pose-sweep", default="",
-                    help="with --pose: also PoseFusion at these space-separated 'weight,tolerance[,nearer_tolerance]'")
+                    help="with --pose: also PoseFusion at these space-separated 'weight,tolerance[,nearer_tolerance]' "
+                         "settings (nearer_tolerance left out: its default)")
     args = ap.parse_args(argv)
+    if args.pose_sweep and not args.pose:
+        ap.error("--pose-sweep needs --pose")
     from iris_model.pose_fusion import PoseFusionConfig
 
     try:

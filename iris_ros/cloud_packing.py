@@ -120,7 +120,8 @@ def _pack_rgb(rgb: np.ndarray, points: np.ndarray) -> None:
     the pixels as overlapping big-endian words and shifting, and ~3x faster than widening and or-ing channels.
     """
     colors = rgb.reshape(-1, 3)
-    point_bytes = points.reshape(-1, 4).view(np.uint8)  # [n, 16]
+    point_bytes = points.view(np.uint8).reshape(-1, 16)  # raises rather than copies if points is not contiguous
+    # The word's fourth byte (0x00) is never written: the buffer comes zeroed from _new_buffer.
     first = 12 if _LITTLE else 13  # where R..B of 0x00RRGGBB begin: byte 14 holds R on little-endian hosts
     order = (2, 1, 0) if _LITTLE else (0, 1, 2)  # channel per byte, in memory order
     for k, channel in enumerate(order):

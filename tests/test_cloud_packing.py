@@ -66,6 +66,32 @@ def test_xyzrgb_any_size_and_non_contiguous_colors(h: int, w: int) -> None:
     np.testing.assert_array_equal(back["xyz"], pts)
 
 
+@pytest.mark.parametrize("little", [True, False])
+def test_colors_are_the_0x00rrggbb_word_in_either_host_byte_order(monkeypatch, little: bool) -> None:
+    """The byte stores of the rgb field give the word in the host's order; the big-endian branch is checked by
+    pretending to be a big-endian host and reading the field big-endian."""
+    import iris_ros.cloud_packing as cloud_packing
+
+    monkeypatch.setattr(cloud_packing, "_LITTLE", little)
+    rgb = RNG.integers(0, 256, size=(5, 7, 3)).astype(np.uint8)
+    points = np.zeros((5, 7, 4), np.float32)
+    cloud_packing._pack_rgb(rgb, points)
+    word = points.view(np.uint8).reshape(-1, 16)[:, 12:16].copy().view("<u4" if little else ">u4").reshape(5, 7)
+    expected = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    np.testing.assert_array_equal(word, expected)
+
+
+def test_a_strided_cloud_from_depth_takes_the_colors_of_its_pixels() -> None:
+    from iris_ros.cloud_packing import pack_depth_cloud
+
+    depth = RNG.uniform(0.5, 4.0, size=(10, 14)).astype(np.float32)
+    rgb = RNG.integers(0, 256, size=(10, 14, 3)).astype(np.uint8)
+    packed = pack_depth_cloud(depth, 20.0, 21.0, 6.5, 4.5, rgb=rgb, stride=3)
+    back = unpack_cloud(packed.fields, packed.point_step, packed.height, packed.width, packed.data)
+    np.testing.assert_array_equal(back["rgb"], rgb[::3, ::3])
+    np.testing.assert_array_equal(back["xyz"][..., 2], depth[::3, ::3])
+
+
 def test_packing_refuses_bad_shapes() -> None:
     with pytest.raises(InputError, match="H x W x 3"):
         pack_xyz(np.zeros((4, 3), np.float32))
