@@ -96,9 +96,8 @@ class PoseFusion:
             warped = self._warp(p_depth, k, np.linalg.inv(pose) @ p_pose)
             with np.errstate(invalid="ignore"):
                 diff = warped - depth  # inf where nothing landed, NaN where depth is NaN: neither agrees
-                # never true where depth <= 0
-                agree = (diff > -np.float32(self.config.tolerance) * depth) & (
-                    diff < np.float32(self.config.nearer_tolerance) * depth)
+                farther, nearer = np.float32(self.config.tolerance), np.float32(self.config.nearer_tolerance)
+                agree = (diff > -farther * depth) & (diff < nearer * depth)  # an empty interval where depth <= 0
                 valid = np.count_nonzero(depth > 0)
             diff *= np.float32(self.config.weight)
             out = np.where(agree, depth + diff, depth)
