@@ -14,10 +14,13 @@ turn-into-a-new-room in turn) of ``--frames`` frames each, with the embedded def
 
 Scores per segment of a sequence (a turn's cut starts a new one), averaged over segments:
 TAE (Video Depth Anything's, with the ground-truth poses, after one depth alignment per segment), AbsRel and
-delta1 after per-frame alignment, and after one alignment for the whole segment; ms per frame (wall clock,
-model included). Ratios against ``off`` at the same steps come from the same run; ``stream k`` vs ``off 2k``
-compares the stream with twice the steps. The stream's bookkeeping (everything but the model call) is
-printed as a share of the model time. The last line is ``TAE stream/off: <ratio>`` at ``--default-steps``.
+delta1 after per-frame alignment, and after one alignment for the whole segment; the frame-to-frame jumps of
+the output's scale (``|log(s_t+1 / s_t)|`` of each frame's least-squares scale to the ground truth, pooled over
+segments: median and 90th percentile; the mean is left out, as one segment the model gets inverted decides it);
+ms per frame (wall clock, model included). Ratios against ``off`` at the same steps come from the same run;
+``stream k`` vs ``off 2k`` compares the stream with twice the steps. The stream's bookkeeping (everything but
+the model call) is printed as a share of the model time. The last line is ``TAE stream/off: <ratio>`` at
+``--default-steps``.
 
     python benchmarks/streaming.py --sequences 2 --frames 8            # quick, under a minute
     nice python benchmarks/streaming.py --sequences 12 --frames 30 --ablations --out DIR --plot FIG.png
@@ -128,11 +131,27 @@ def per_frame_scale(depths, frames) -> np.ndarray:
 
     scales = []
     for d, f in zip(depths, frames, strict=True):
-        m = valid_mask(f.depth, f.valid, 1e-3, np.inf)
+        m = valid_mask(f.depth, f.valid, 1e-3, np.inf) & np.isfinite(d)
         a = np.stack([d[m], np.ones(m.sum())], axis=1)
         (s, _), *_ = np.linalg.lstsq(a, f.depth[m].astype(np.float64), rcond=None)
         scales.append(s)
     return np.asarray(scales)
+
+
+def scale_jumps(depths, frames) -> np.ndarray:
+    """Frame-to-frame jumps ``|log(s_t+1 / s_t)|`` of :func:`per_frame_scale` within each segment, pooled: how much
+    the output's scale moves between consecutive frames (0 = a steady scale). The absolute value of a scale is
+    used: a frame the model gets inverted (a negative fit, e.g. a wall filling the view) still counts."""
+    jumps, start = [], 0
+    while start < len(frames):
+        end = start
+        while end < len(frames) and frames[end].segment == frames[start].segment:
+            end += 1
+        if end - start >= 2:
+            s = np.abs(per_frame_scale(depths[start:end], frames[start:end]))
+            jumps.append(np.abs(np.diff(np.log(np.maximum(s, 1e-12)))))
+        start = end
+    return np.concatenate(jumps) if jumps else np.zeros(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,13 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     off_depths: list[list[np.ndarray]] = []  # off at the default steps, for --pose
     for mode, steps in configs:
         scores, times, book, model = [], [], 0.0, 0.0
-        saved = []
+        saved, jumps = [], []
         for i, seq in enumerate(seqs):
             frames = list(seq.frames)
             depths, t, b, md = _run_mode(pipe, mode, steps, frames, args.seed, args.resolution)
             if mode == "off" and steps == default_steps:
                 off_depths.append(depths)
             seg_scores = _segment_scores(depths, frames)
+            jumps.append(scale_jumps(depths, frames))
             for s in seg_scores:
                 s.update(sequence=i, trajectory=seq.trajectory, family=seq.scenes[0].family)
             scores += seg_scores
@@ -241,13 +261,17 @@ def main(argv: list[str] | None = None) -> int:
         row = {k: float(np.mean([s[k] for s in scores])) for k in metric_keys}
         row["tae_median"] = float(np.median([s["tae"] for s in scores]))
         row["ms_per_frame"] = statistics.mean(times) * 1e3
+        pooled = np.concatenate(jumps)
+        row["scale_jump_median"] = float(np.median(pooled))
+        row["scale_jump_p90"] = float(np.percentile(pooled, 90))
         if model > 0:
             row["bookkeeping_share"] = book / model
             row["bookkeeping_ms"] = book / len(times) * 1e3
         results[f"{mode}@{steps}"] = row
         print(f"  {mode:8s} {steps:2d} steps: TAE {row['tae']:.3f} (median {row['tae_median']:.3f})  "
               f"AbsRel frame {row['abs_rel_frame']:.4f} seq {row['abs_rel_seq']:.4f}  "
-              f"d1 frame {row['delta1_frame']:.3f} seq {row['delta1_seq']:.3f}  {row['ms_per_frame']:.0f} ms/frame",
+              f"d1 frame {row['delta1_frame']:.3f} seq {row['delta1_seq']:.3f}  scale jump median "
+              f"{row['scale_jump_median']:.4f} p90 {row['scale_jump_p90']:.4f}  {row['ms_per_frame']:.0f} ms/frame",
               flush=True)
 
     print()
@@ -256,10 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = [("sparse", None), ("sparse+pose", None)]
         runs += [(f"sparse+pose({c.weight:g}, {c.tolerance:g}, {c.nearer_tolerance:g})", c) for c in sweep]
         for name, config in runs:
-            scores = []
+            scores, jumps = [], []
             for seq, depths in zip(seqs, off_depths, strict=True):
                 metric, ms = _sparse_and_pose(depths, list(seq.frames), fuse=name != "sparse", config=config)
                 scores += _segment_scores(metric, list(seq.frames))
+                jumps.append(scale_jumps(metric, list(seq.frames)))
                 if name == "sparse+pose":
                     pose_ms += ms
             key = f"{name}@{default_steps}"
@@ -268,12 +293,16 @@ def main(argv: list[str] | None = None) -> int:
                             ("tae", "abs_rel_frame", "abs_rel_seq", "delta1_frame", "delta1_seq")}
             results[key]["tae_median"] = float(np.median([s["tae"] for s in scores]))
             results[key]["ms_per_frame"] = results[f"off@{default_steps}"]["ms_per_frame"]
+            pooled = np.concatenate(jumps)
+            results[key]["scale_jump_median"] = float(np.median(pooled))
+            results[key]["scale_jump_p90"] = float(np.percentile(pooled, 90))
         n_frames = sum(len(s.frames) for s in seqs)
         results[f"sparse+pose@{default_steps}"]["fusion_ms"] = pose_ms / n_frames
     _table(["mode", "steps", "TAE (mean)", "TAE (median)", "AbsRel (per-frame aligned)", "AbsRel (sequence aligned)",
-            "d1 (per-frame)", "d1 (sequence)", "ms/frame"],
+            "d1 (per-frame)", "d1 (sequence)", "scale jump (median)", "scale jump (p90)", "ms/frame"],
            [[*key.split("@"), f"{r['tae']:.3f}", f"{r['tae_median']:.3f}", f"{r['abs_rel_frame']:.4f}",
              f"{r['abs_rel_seq']:.4f}", f"{r['delta1_frame']:.3f}", f"{r['delta1_seq']:.3f}",
+             f"{r['scale_jump_median']:.4f}", f"{r['scale_jump_p90']:.4f}",
              f"{r['ms_per_frame']:.0f}"] for key, r in results.items()])
     ratios: dict[str, dict[str, float]] = {}
     for key, r in results.items():
@@ -286,12 +315,15 @@ def main(argv: list[str] | None = None) -> int:
             "tae_median": r["tae_median"] / off["tae_median"],
             "abs_rel_seq": r["abs_rel_seq"] / off["abs_rel_seq"],
             "abs_rel_frame": r["abs_rel_frame"] / off["abs_rel_frame"],
+            "scale_jump_median": r["scale_jump_median"] / off["scale_jump_median"],
+            "scale_jump_p90": r["scale_jump_p90"] / off["scale_jump_p90"],
             "abs_rel_frame_vs_off_2k": r["abs_rel_frame"] / double["abs_rel_frame"] if double else float("nan"),
             "bookkeeping_share": r.get("bookkeeping_share", float("nan")),
         }
     _table(["mode", "steps", "TAE / off", "median TAE / off", "AbsRel seq / off", "AbsRel frame / off",
-            "AbsRel frame / off at 2k", "bookkeeping / model time"],
+            "scale jump median / off", "scale jump p90 / off", "AbsRel frame / off at 2k", "bookkeeping / model time"],
            [[*key.split("@"), *(f"{q[k]:.3f}" for k in ("tae", "tae_median", "abs_rel_seq", "abs_rel_frame",
+                                                         "scale_jump_median", "scale_jump_p90",
                                                          "abs_rel_frame_vs_off_2k")),
              f"{100 * q['bookkeeping_share']:.2f} %"] for key, q in ratios.items()])
 

@@ -125,8 +125,9 @@ class NodeConfig:
     )
     temporal_mode: str = _param(
         "off",
-        "off: every frame on its own (fresh noise, per-frame [0, 1] scale); stream: on a scale kept stable between "
-        "frames, fused with the previous output (multi-step models also warm-started), sparse fits filtered over time; "
+        "off: every frame on its own (the same seeded noise each frame, per-frame [0, 1] scale); stream: on a scale "
+        "kept stable between frames, fused with the previous output (multi-step models also warm-started), sparse "
+        "fits filtered over time; "
         "pose: metric depth fused with the previous output moved by the camera's known motion (see pose_source; "
         "needs depth_mode fixed_scale or sparse_aligned)",
         choices=TEMPORAL_MODES,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 
 ECHO_LIMIT = 200  # characters of a user's value repeated in an error message
 PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
-NUM_STEPS_RANGE = (1, 50)
+NUM_STEPS_RANGE = (0, 50)  # as the node parameter: 0 = the model's default
 
 # name -> (default, description). Empty topic defaults follow the namespace (default_topics()).
 ARGUMENTS: dict[str, tuple[str | None, str]] = {
@@ -50,7 +50,7 @@ ARGUMENTS: dict[str, tuple[str | None, str]] = {
     ),
     "model_dir": ("", "model directory; empty = params_file's value (default: embedded model)"),
     "backend": ("", "runtime backend (torch, onnxruntime, tensorrt); empty = params_file's value"),
-    "num_steps": ("", "denoising steps 1..50; empty = params_file's value"),
+    "num_steps": ("", "denoising steps 1..50, 0 = the model's default; empty = params_file's value"),
     "params_file": (None, "YAML file with the node's parameters (default: the installed config/depth.yaml)"),
     "namespace": ("iris", "namespace of the node and of its output topics"),
     "rviz": ("false", "start rviz2 with config/iris.rviz (true/false); rviz2 must be installed"),

@@ -206,7 +206,8 @@ def test_default_inputs_follow_the_namespace(lf: types.ModuleType) -> None:
     ("given", "message"),
     [
         ({"num_steps": "abc"}, "num_steps:='abc' is not an integer"),
-        ({"num_steps": "0"}, "num_steps:=0 is outside 1..50"),
+        ({"num_steps": "-1"}, "num_steps:=-1 is outside 0..50"),
+        ({"num_steps": "51"}, "num_steps:=51 is outside 0..50"),
         ({"num_steps": "2.5"}, "num_steps:='2.5' is not an integer"),
         ({"rviz": "maybe"}, "rviz:='maybe' is not true or false"),
         ({"params_file": "/nonexistent/depth.yaml"}, "params_file:='/nonexistent/depth.yaml': no such file"),
@@ -226,6 +227,7 @@ def test_echoed_values_are_cut_short(lf: types.ModuleType) -> None:
 
 
 def test_valid_overrides_are_typed(lf: types.ModuleType) -> None:
+    assert lf.node_overrides(_args(num_steps="0")) == {"num_steps": 0}  # the model's default, as the parameter
     assert lf.node_overrides(_args(num_steps=" 4 ", backend="onnxruntime", model_dir="/m")) == {
         "num_steps": 4,
         "backend": "onnxruntime",

@@ -745,42 +745,66 @@ def _scale_to_truth(depth: np.ndarray, truth: np.ndarray) -> float:
     return float(s)
 
 
-def test_temporal_stream_keeps_the_scale_steadier_than_off_on_a_moving_sequence(ros: Harness, scene_rgb):
-    """The demo camera's room with two moving balls, 10 frames at 10 Hz, through the node with the embedded
-    default model: per frame, the scale s of depth ~ s * ground truth + b; its frame-to-frame jumps
-    |log(s_t+1 / s_t)| are smaller with temporal_mode=stream than with off (per-frame [0, 1] normalization),
-    in the mean and the median."""
+def test_temporal_stream_keeps_the_metric_scale_steadier_than_off_on_moving_video(ros: Harness):
+    """Moving-camera synthetic video (the first 4 test-split sequences: a walk, a pan, an orbit and a turn, 12
+    frames each at 128x96), each frame with a scan of 4 rows of its true depth with 2 % range noise on
+    sparse_depth, through the node with the embedded default model in sparse_aligned mode: per frame, the scale
+    s of the published meters ~ s * ground truth + b; its frame-to-frame jumps |log(s_t+1 / s_t)| within each
+    sequence are smaller with temporal_mode=stream (the sparse fits filtered over time, outliers rejected) than
+    with off (each frame's own fit), in the median and in the mean over all sequences."""
+    from iris_training.synthetic.video import generate_sequence
+
     from iris_model import IrisDepthPipeline
     from iris_model.default_model import default_model_dir
 
-    scene = SyntheticScene(W, H)
-    frames = [scene.render(0.5 + 0.4 * i) for i in range(10)]
-    rig = Rig(ros, "stream", IrisDepthPipeline.from_pretrained(default_model_dir()), outputs=("depth",))
+    seqs = [generate_sequence("test", i, num_frames=12, height=H, width=W) for i in range(4)]
+    rng = np.random.default_rng(0)
+    rows = np.linspace(8, H - 9, 4).astype(int)
+    scans = []
+    for seq in seqs:
+        for f in seq.frames:
+            scan = np.full((H, W), np.nan, np.float32)
+            noise = 1.0 + 0.02 * rng.standard_normal((len(rows), W))
+            scan[rows] = np.where(f.valid[rows], f.depth[rows] * noise, np.nan)
+            scans.append(scan)
+    rig = Rig(ros, "stream", IrisDepthPipeline.from_pretrained(default_model_dir()), outputs=("depth",),
+              depth_mode="sparse_aligned", sparse_tolerance_s=0.01)
     fqn = f"/stream/{rig.name}"
     try:
-        rig.pub_desc.publish(String(data="a room with two balls"))
-        ros.wait_log(rig.name, "a room with two balls")
-        jumps = {}
-        for mode in ("off", "stream"):
+        jumps: dict[str, list[np.ndarray]] = {"off": [], "stream": []}
+        for mode in jumps:
             assert ros.set_parameters(fqn, temporal_mode=mode)[0].successful
-            sec = next(_stamps) * 100
-            scales = []
-            for i, (rgb, truth) in enumerate(frames):
-                stamp = rig.send_image(rgb, stamp=(sec, i * 100_000_000))  # 10 Hz
-                depth = _raw_depth(ros.wait_stamp(rig.topic("depth"), stamp, timeout=60.0))
-                scales.append(_scale_to_truth(depth, truth))
-            jumps[mode] = np.abs(np.diff(np.log(np.abs(scales))))
-        print({m: j.round(3).tolist() for m, j in jumps.items()})
-        # The embedded model (v2, stage 4; tiny decoder) here: off mean 0.050 / median 0.031, stream 0.041 / 0.018.
-        # Its per-frame [0, 1] scale barely moves in this room; what is left is the model's shape wobble, which the
-        # fusion (tuned on validation video for accuracy, not for this room) damps in most frames. One jump (the
-        # balls passing each other, 0.19) both modes share, so the largest jump is not what the test compares.
-        assert jumps["stream"].mean() < 0.95 * jumps["off"].mean()
-        assert np.median(jumps["stream"]) < 0.8 * np.median(jumps["off"])
+            scan_iter = iter(scans)
+            for seq in seqs:
+                frames = [f for f in seq.frames if f.segment == 0]  # a turn's new room starts a new segment
+                since = len(ros.msgs["/rosout"])
+                rig.pub_desc.publish(String(data=frames[0].caption))
+                shown = repr(frames[0].caption[:40])[:-1]  # the log line echoes the text as repr, cut short
+                ros.wait_log(rig.name, f"description (applies from the next frame): {shown}", since=since)
+                sec = next(_stamps) * 100  # a stamp gap: each sequence starts afresh
+                scales = []
+                for f, scan in zip(frames, scan_iter):  # noqa: B905 (scan_iter goes on past these frames)
+                    ns = round(f.stamp_s * 1e9)
+                    stamp = (sec + ns // 1_000_000_000, ns % 1_000_000_000)
+                    rig.pub_sparse.publish(sparse_msg(scan, stamp))
+                    time.sleep(0.05)  # the scan before the image it belongs to
+                    rig.send_image((f.rgb * 255).round().astype(np.uint8), stamp=stamp)
+                    depth = _raw_depth(ros.wait_stamp(rig.topic("depth"), stamp, timeout=60.0))
+                    scales.append(_scale_to_truth(depth, np.where(f.valid, f.depth, np.nan)))
+                jumps[mode].append(np.abs(np.diff(np.log(np.abs(scales)))))
+                for _ in seq.frames[len(frames):]:
+                    next(scan_iter)  # keep each frame's scan the same in both modes
+        pooled = {m: np.concatenate(j) for m, j in jumps.items()}
+        print({m: (round(float(np.median(j)), 4), round(float(j.mean()), 4)) for m, j in pooled.items()})
+        # The embedded model (v2, stage 4; tiny decoder) here: off median 0.0054 / mean 0.0156, stream 0.0035 /
+        # 0.0084. The scan's noise hardly matters (a fit to 512 samples); what jumps is the model's per-frame
+        # depth along the scanned rows, which the filter averages. In relative mode the stream's scale is not
+        # steadier than off's with this model (docs/streaming.md, "Limits").
+        assert np.median(pooled["stream"]) < 0.8 * np.median(pooled["off"])
+        assert pooled["stream"].mean() < 0.8 * pooled["off"].mean()
         diag = ros.diagnostics(rig.name, lambda d: d.get("temporal_mode") == "stream" and "stream_scale" in d)
-        assert diag["stream_resets_first"] == "1" and int(diag["stream_frames_since_reset"]) == len(frames)
-        assert float(diag["stream_scale"]) > 0
-        ros.wait_log(rig.name, "stream reset (first)")
+        assert int(diag["stream_frames_since_reset"]) == len([f for f in seqs[-1].frames if f.segment == 0])
+        assert "stream_sparse_fits_rejected" in diag
     finally:
         rig.destroy()
 
