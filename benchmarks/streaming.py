@@ -49,13 +49,14 @@ ABLATIONS = {
 }
 
 
-def _run_mode(pipe, mode: str, steps: int, frames, seed: int, resolution: int | None):
-    """Depth per frame of one segment-split sequence in one mode; (depths, ms per frame, bookkeeping, model s)."""
+def _run_mode(pipe, mode: str, steps: int, frames, seed: int, resolution: int | None, overrides: dict | None = None):
+    """Depth per frame of one sequence in one mode (``off``, or a stream with ``overrides`` of its
+    :class:`StreamConfig`); (depths, ms per frame, bookkeeping s, model s)."""
     import torch
 
     from iris_model.streaming import DepthStream, StreamConfig
 
-    stream = None if mode == "off" else DepthStream(pipe, StreamConfig(**ABLATIONS.get(mode, {})), seed=seed)
+    stream = None if mode == "off" else DepthStream(pipe, StreamConfig(**(overrides or {})), seed=seed)
     depths, times, book, model = [], [], 0.0, 0.0
     for f in frames:
         image = np.clip(f.rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -101,23 +102,29 @@ def _segment_scores(depths, frames) -> list[dict[str, float]]:
     return out
 
 
-def _sparse_and_pose(depths, frames, fuse: bool, config=None) -> tuple[list[np.ndarray], float]:
+def _sparse_and_pose(depths, frames, fuse: bool, config=None, filtered: bool = False) -> tuple[list[np.ndarray], float]:
     """Metric depth per frame from a least-squares fit to a simulated scan (16 rows of true depth, as the demo
-    camera's ``sparse_depth``), optionally fused along the true camera motion (``PoseFusion(config)``); and the
-    fusion's total ms."""
-    from iris_model.metrics import align_scale_shift
+    camera's ``sparse_depth``), optionally filtered over time as the node's ``stream`` mode does
+    (``ScaleShiftFilter``, ``filtered``) or fused along the true camera motion (``PoseFusion(config)``, ``fuse``);
+    and the fusion's total ms."""
     from iris_model.pose_fusion import PoseFusion
+    from iris_model.streaming import ScaleShiftFilter
 
-    fusion = PoseFusion(config)
+    fusion, scale_filter = PoseFusion(config), ScaleShiftFilter()
     out, ms = [], 0.0
     for d, f in zip(depths, frames, strict=True):
+        if out and f.segment != frames[len(out) - 1].segment:
+            fusion.reset()  # a cut, as a new description resets the stream
+            scale_filter.reset()
         rows = np.linspace(8, d.shape[0] - 9, 16).astype(int)
         scan = np.zeros_like(f.valid)
         scan[rows] = f.valid[rows]
-        metric = align_scale_shift(d, f.depth, scan).astype(np.float32)
+        a = np.stack([d[scan].astype(np.float64), np.ones(int(scan.sum()))], axis=1)
+        (scale, shift), *_ = np.linalg.lstsq(a, f.depth[scan].astype(np.float64), rcond=None)
+        if filtered and scale > 0:  # the node rejects a frame whose fit is not > 0; here it keeps its own fit
+            scale, shift, _ = scale_filter.update(float(scale), float(shift), f.stamp_s)
+        metric = (scale * d.astype(np.float64) + shift).astype(np.float32)
         if fuse:
-            if out and f.segment != frames[len(out) - 1].segment:
-                fusion.reset()  # a cut, as a new description resets the stream
             t0 = time.perf_counter()
             metric = fusion(metric, f.intrinsics, f.pose, f.stamp_s)
             ms += (time.perf_counter() - t0) * 1e3
@@ -138,20 +145,88 @@ def per_frame_scale(depths, frames) -> np.ndarray:
     return np.asarray(scales)
 
 
+def output_scale(depth: np.ndarray, truth: np.ndarray) -> float:
+    """s of the least-squares fit ``depth ~ s * truth + b`` over the pixels where both are finite and truth > 0
+    (units of output per meter: the scale of the output in this frame, as the node's DDS test measures it);
+    NaN with fewer than 2 such pixels."""
+    m = np.isfinite(depth) & np.isfinite(truth) & (truth > 0)
+    if m.sum() < 2:
+        return float("nan")
+    a = np.stack([truth[m].astype(np.float64), np.ones(int(m.sum()))], axis=1)
+    (s, _), *_ = np.linalg.lstsq(a, depth[m].astype(np.float64), rcond=None)
+    return float(s)
+
+
 def scale_jumps(depths, frames) -> np.ndarray:
-    """Frame-to-frame jumps ``|log(s_t+1 / s_t)|`` of :func:`per_frame_scale` within each segment, pooled: how much
+    """Frame-to-frame jumps ``|log(s_t+1 / s_t)|`` of :func:`output_scale` within each segment, pooled: how much
     the output's scale moves between consecutive frames (0 = a steady scale). The absolute value of a scale is
-    used: a frame the model gets inverted (a negative fit, e.g. a wall filling the view) still counts."""
+    used: a frame the model gets inverted (a negative fit, e.g. a wall filling the view) still counts; a frame
+    without a scale (NaN) leaves its two jumps out."""
     jumps, start = [], 0
     while start < len(frames):
         end = start
         while end < len(frames) and frames[end].segment == frames[start].segment:
             end += 1
-        if end - start >= 2:
-            s = np.abs(per_frame_scale(depths[start:end], frames[start:end]))
-            jumps.append(np.abs(np.diff(np.log(np.maximum(s, 1e-12)))))
+        s = np.abs([output_scale(d, np.where(f.valid, f.depth, np.nan))
+                    for d, f in zip(depths[start:end], frames[start:end], strict=True)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            j = np.abs(np.diff(np.log(s)))
+        jumps.append(j[np.isfinite(j)])
         start = end
     return np.concatenate(jumps) if jumps else np.zeros(0)
+
+
+def _overrides(item: str) -> dict[str, float | bool | str]:
+    """``"scale_relax=0.6,static_smoothing=0.8"`` -> StreamConfig overrides (numbers, true/false, or text)."""
+    from dataclasses import fields
+
+    from iris_model.streaming import StreamConfig
+
+    names = {f.name for f in fields(StreamConfig)}
+    out: dict[str, float | bool | str] = {}
+    for pair in item.split(","):
+        key, sep, value = pair.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"{pair!r} is not name=value with a StreamConfig field name ({', '.join(sorted(names))})")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            out[key] = {"true": True, "false": False}.get(value.lower(), value)
+    StreamConfig(**out)  # validated here, not after the video runs
+    return out
+
+
+def room_jumps(pipe, variants: dict[str, dict], seed: int, steps: int) -> dict[str, np.ndarray]:
+    """Scale jumps of ``off`` and of each stream (``variants``: name -> StreamConfig overrides) in the demo camera's
+    room: a static camera, two balls moving, 10 frames at 10 Hz from t = 5 s (later than the frames any test uses),
+    128x96, one description."""
+    import torch
+
+    from iris_model.streaming import DepthStream, StreamConfig
+    from iris_ros.demo_camera import SyntheticScene
+
+    scene, text = SyntheticScene(128, 96), "a room with two balls"
+    frames = [scene.render(5.0 + 0.4 * i) for i in range(10)]
+    out = {}
+    for name, overrides in {"off": None, **variants}.items():
+        stream = None if overrides is None else DepthStream(pipe, StreamConfig(**overrides), seed=seed)
+        scales = []
+        for i, (rgb, truth) in enumerate(frames):
+            if stream is None:
+                depth = pipe(rgb, text, num_inference_steps=steps,
+                             generator=torch.Generator().manual_seed(seed)).depth[0]
+            else:
+                depth = stream(rgb, text, 0.1 * i, num_inference_steps=steps).depth
+            scales.append(abs(output_scale(depth, truth)))
+        out[name] = np.abs(np.diff(np.log(scales)))
+    return out
+
+
+def jump_stats(jumps: np.ndarray) -> dict[str, float]:
+    """Median and 90th percentile of pooled scale jumps (NaN when there are none)."""
+    if jumps.size == 0:
+        return {"scale_jump_median": float("nan"), "scale_jump_p90": float("nan")}
+    return {"scale_jump_median": float(np.median(jumps)), "scale_jump_p90": float(np.percentile(jumps, 90))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=("test", "val"), default="test",
                     help="held-out split of the video generator (val: for choosing settings)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stream-sweep", default="",
+                    help="extra streams at the default steps, space-separated StreamConfig overrides each, "
+                         "e.g. 'scale_relax=0.6 static_smoothing=0.8,scale_relax=0.3'")
+    ap.add_argument("--room", action="store_true",
+                    help="also the demo camera's room (static camera, two balls moving; 10 frames at 10 Hz from "
+                         "t = 5 s, 128x96): off's and each stream's scale jumps")
     ap.add_argument("--ablations", action="store_true", help="also the blend and no-warm-start streams")
     ap.add_argument("--no-double", action="store_true", help="skip off at 2k steps")
     ap.add_argument("--out", default=None, help="folder for results.json")
@@ -184,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.pose_sweep and not args.pose:
         ap.error("--pose-sweep needs --pose")
+    try:
+        stream_sweep = {f"stream({item})": _overrides(item) for item in args.stream_sweep.split()}
+    except ValueError as exc:
+        ap.error(f"--stream-sweep takes 'name=value,...' StreamConfig overrides: {exc}")
     from iris_model.pose_fusion import PoseFusionConfig
 
     try:
@@ -220,23 +305,24 @@ def main(argv: list[str] | None = None) -> int:
           f"generated in {gen_s:.1f} s; model {args.model_dir or 'embedded default'}, "
           f"processing resolution {args.resolution or pipe.default_processing_resolution}", flush=True)
 
+    variants = {"stream": {}, **(ABLATIONS if args.ablations else {}), **stream_sweep}  # stream -> overrides
     configs = [(m, k) for m in modes for k in steps_list]
-    if args.ablations:
-        configs += [(m, default_steps) for m in ABLATIONS]
+    configs += [(m, default_steps) for m in variants if m != "stream"]
     if not args.no_double:
         configs += [("off", 2 * k) for k in steps_list if 2 * k not in steps_list and 2 * k <= 50]
     results: dict[str, dict[str, float]] = {}
     plot_data: dict[str, dict[str, list[float]]] = {}
     segments: dict[str, list[dict[str, float]]] = {}
     off_depths: list[list[np.ndarray]] = []  # off at the default steps, for --pose
+    stream_depths: list[list[np.ndarray]] = []  # stream at the default steps, for --pose's sparse+stream
     for mode, steps in configs:
         scores, times, book, model = [], [], 0.0, 0.0
         saved, jumps = [], []
         for i, seq in enumerate(seqs):
             frames = list(seq.frames)
-            depths, t, b, md = _run_mode(pipe, mode, steps, frames, args.seed, args.resolution)
-            if mode == "off" and steps == default_steps:
-                off_depths.append(depths)
+            depths, t, b, md = _run_mode(pipe, mode, steps, frames, args.seed, args.resolution, variants.get(mode))
+            if mode in ("off", "stream") and steps == default_steps:
+                (off_depths if mode == "off" else stream_depths).append(depths)
             seg_scores = _segment_scores(depths, frames)
             jumps.append(scale_jumps(depths, frames))
             for s in seg_scores:
@@ -261,9 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {k: float(np.mean([s[k] for s in scores])) for k in metric_keys}
         row["tae_median"] = float(np.median([s["tae"] for s in scores]))
         row["ms_per_frame"] = statistics.mean(times) * 1e3
-        pooled = np.concatenate(jumps)
-        row["scale_jump_median"] = float(np.median(pooled))
-        row["scale_jump_p90"] = float(np.percentile(pooled, 90))
+        row.update(jump_stats(np.concatenate(jumps)))
         if model > 0:
             row["bookkeeping_share"] = book / model
             row["bookkeeping_ms"] = book / len(times) * 1e3
@@ -277,12 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if args.pose:
         pose_ms = 0.0
-        runs = [("sparse", None), ("sparse+pose", None)]
+        runs = [("sparse", None), ("sparse+stream", None), ("sparse+pose", None)]
         runs += [(f"sparse+pose({c.weight:g}, {c.tolerance:g}, {c.nearer_tolerance:g})", c) for c in sweep]
         for name, config in runs:
             scores, jumps = [], []
-            for seq, depths in zip(seqs, off_depths, strict=True):
-                metric, ms = _sparse_and_pose(depths, list(seq.frames), fuse=name != "sparse", config=config)
+            for seq, off, streamed in zip(seqs, off_depths, stream_depths, strict=True):
+                depths = streamed if name == "sparse+stream" else off
+                metric, ms = _sparse_and_pose(depths, list(seq.frames), fuse=name.startswith("sparse+pose"),
+                                              config=config, filtered=name == "sparse+stream")
                 scores += _segment_scores(metric, list(seq.frames))
                 jumps.append(scale_jumps(metric, list(seq.frames)))
                 if name == "sparse+pose":
@@ -292,10 +378,9 @@ def main(argv: list[str] | None = None) -> int:
             results[key] = {k: float(np.mean([s[k] for s in scores])) for k in
                             ("tae", "abs_rel_frame", "abs_rel_seq", "delta1_frame", "delta1_seq")}
             results[key]["tae_median"] = float(np.median([s["tae"] for s in scores]))
-            results[key]["ms_per_frame"] = results[f"off@{default_steps}"]["ms_per_frame"]
-            pooled = np.concatenate(jumps)
-            results[key]["scale_jump_median"] = float(np.median(pooled))
-            results[key]["scale_jump_p90"] = float(np.percentile(pooled, 90))
+            source = "stream" if name == "sparse+stream" else "off"
+            results[key]["ms_per_frame"] = results[f"{source}@{default_steps}"]["ms_per_frame"]
+            results[key].update(jump_stats(np.concatenate(jumps)))
         n_frames = sum(len(s.frames) for s in seqs)
         results[f"sparse+pose@{default_steps}"]["fusion_ms"] = pose_ms / n_frames
     _table(["mode", "steps", "TAE (mean)", "TAE (median)", "AbsRel (per-frame aligned)", "AbsRel (sequence aligned)",
@@ -343,6 +428,17 @@ def main(argv: list[str] | None = None) -> int:
               f"seq {fused['abs_rel_seq'] / plain['abs_rel_seq']:.3f}; "
               f"fusion {fused['fusion_ms']:.1f} ms/frame = "
               f"{100 * fused['fusion_ms'] / plain['ms_per_frame']:.2f} % of off's frame time")
+        filt = results[f"sparse+stream@{default_steps}"]
+        print(f"sparse+stream / sparse: scale jump median "
+              f"{filt['scale_jump_median'] / plain['scale_jump_median']:.3f}, "
+              f"p90 {filt['scale_jump_p90'] / plain['scale_jump_p90']:.3f}; AbsRel frame "
+              f"{filt['abs_rel_frame'] / plain['abs_rel_frame']:.3f}")
+    if args.room:
+        room = room_jumps(pipe, variants, args.seed, default_steps)
+        print("demo camera's room (static camera, balls moving), scale jumps |log(s_t+1 / s_t)|:")
+        for name, j in room.items():
+            print(f"  {name:8s} mean {j.mean():.4f} median {np.median(j):.4f}  "
+                  f"({j.mean() / room['off'].mean():.2f}x / {np.median(j) / np.median(room['off']):.2f}x off)")
     print(f"TAE stream/off: {ratios[f'stream@{default_steps}']['tae']:.3f}")
     return 0
 

@@ -653,8 +653,9 @@ class IrisDepthNode(Node):
             "depth_units": "meters" if cfg.is_metric else "relative [0, 1], NOT meters",
             "description": description,
             "temporal_mode": cfg.temporal_mode,
-            **{f"stream_resets_{k}": v for k, v in sorted(resets.items())},
             **temporal,
+            # After the stream's own counters, which restart with each new stream: the node's count since start.
+            **{f"stream_resets_{k}": v for k, v in sorted(resets.items())},
         }
         if bad_poses:
             values["camera_pose_rejected"] = bad_poses

@@ -226,6 +226,13 @@ def test_echoed_values_are_cut_short(lf: types.ModuleType) -> None:
     assert "num_steps:=" in str(info.value) and len(str(info.value)) < 300
 
 
+def test_num_steps_range_is_the_node_parameter_range(lf: types.ModuleType) -> None:
+    from iris_ros.config import PARAMETERS
+
+    (spec,) = [p for p in PARAMETERS if p.name == "num_steps"]
+    assert tuple(lf.NUM_STEPS_RANGE) == tuple(spec.range)
+
+
 def test_valid_overrides_are_typed(lf: types.ModuleType) -> None:
     assert lf.node_overrides(_args(num_steps="0")) == {"num_steps": 0}  # the model's default, as the parameter
     assert lf.node_overrides(_args(num_steps=" 4 ", backend="onnxruntime", model_dir="/m")) == {
