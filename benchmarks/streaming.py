@@ -257,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot-sequence", type=int, default=0)
     ap.add_argument("--save-depths", action="store_true", help="with --out: every prediction (float16 .npz)")
     ap.add_argument("--pose", action="store_true",
-                    help="also metric depth from a simulated 16-line scan per frame (sparse), and that fused along "
-                         "the true camera motion by PoseFusion (sparse+pose)")
+                    help="also metric depth from a simulated 16-line scan per frame (sparse), the stream's depths "
+                         "with those fits filtered over time as the node's stream does (sparse+stream), and sparse "
+                         "fused along the true camera motion by PoseFusion (sparse+pose)")
     ap.add_argument("--pose-sweep", default="",
                     help="with --pose: also PoseFusion at these space-separated 'weight,tolerance[,nearer_tolerance]' "
                          "settings (nearer_tolerance left out: its default)")
