@@ -77,6 +77,18 @@ def _run_mode(pipe, mode: str, steps: int, frames, seed: int, resolution: int | 
     return depths, times, book, model
 
 
+def _segment_slices(frames) -> list[slice]:
+    """The runs of consecutive frames with the same ``segment`` (a turn's cut starts a new one), in order."""
+    out, start = [], 0
+    while start < len(frames):
+        end = start
+        while end < len(frames) and frames[end].segment == frames[start].segment:
+            end += 1
+        out.append(slice(start, end))
+        start = end
+    return out
+
+
 def _segment_scores(depths, frames) -> list[dict[str, float]]:
     """Scores of each segment. Predictions are clipped to the segment's ground-truth depth range (the
     Marigold protocol clips to the dataset's range): outdoors, where depth spans 1-80 m, a depth-space
@@ -84,21 +96,16 @@ def _segment_scores(depths, frames) -> list[dict[str, float]]:
     from iris_model.metrics import sequence_metrics
 
     out = []
-    start = 0
-    while start < len(frames):
-        end = start
-        while end < len(frames) and frames[end].segment == frames[start].segment:
-            end += 1
-        seg = frames[start:end]
+    for part in _segment_slices(frames):
+        seg = frames[part]
         if len(seg) >= 2:
             gt = np.stack([f.depth for f in seg])
             valid = np.stack([f.valid for f in seg])
             lo, hi = float(gt[valid].min()), float(gt[valid].max())
             out.append(sequence_metrics(
-                np.stack(depths[start:end]), gt, intrinsics=seg[0].intrinsics,
+                np.stack(depths[part]), gt, intrinsics=seg[0].intrinsics,
                 poses=np.stack([f.pose for f in seg]), valid=valid, min_depth=0.999 * lo, max_depth=1.001 * hi,
             ))
-        start = end
     return out
 
 
@@ -107,6 +114,7 @@ def _sparse_and_pose(depths, frames, fuse: bool, config=None, filtered: bool = F
     camera's ``sparse_depth``), optionally filtered over time as the node's ``stream`` mode does
     (``ScaleShiftFilter``, ``filtered``) or fused along the true camera motion (``PoseFusion(config)``, ``fuse``);
     and the fusion's total ms."""
+    from iris_model.metrics import least_squares_scale_shift
     from iris_model.pose_fusion import PoseFusion
     from iris_model.streaming import ScaleShiftFilter
 
@@ -119,10 +127,9 @@ def _sparse_and_pose(depths, frames, fuse: bool, config=None, filtered: bool = F
         rows = np.linspace(8, d.shape[0] - 9, 16).astype(int)
         scan = np.zeros_like(f.valid)
         scan[rows] = f.valid[rows]
-        a = np.stack([d[scan].astype(np.float64), np.ones(int(scan.sum()))], axis=1)
-        (scale, shift), *_ = np.linalg.lstsq(a, f.depth[scan].astype(np.float64), rcond=None)
+        scale, shift = least_squares_scale_shift(d, f.depth, scan)
         if filtered and scale > 0:  # the node rejects a frame whose fit is not > 0; here it keeps its own fit
-            scale, shift, _ = scale_filter.update(float(scale), float(shift), f.stamp_s)
+            scale, shift, _ = scale_filter.update(scale, shift, f.stamp_s)
         metric = (scale * d.astype(np.float64) + shift).astype(np.float32)
         if fuse:
             t0 = time.perf_counter()
@@ -134,14 +141,12 @@ def _sparse_and_pose(depths, frames, fuse: bool, config=None, filtered: bool = F
 
 def per_frame_scale(depths, frames) -> np.ndarray:
     """Least-squares scale of each frame's prediction to its ground truth (meters per unit of output)."""
-    from iris_model.metrics import valid_mask
+    from iris_model.metrics import least_squares_scale_shift, valid_mask
 
     scales = []
     for d, f in zip(depths, frames, strict=True):
         m = valid_mask(f.depth, f.valid, 1e-3, np.inf) & np.isfinite(d)
-        a = np.stack([d[m], np.ones(m.sum())], axis=1)
-        (s, _), *_ = np.linalg.lstsq(a, f.depth[m].astype(np.float64), rcond=None)
-        scales.append(s)
+        scales.append(least_squares_scale_shift(d, f.depth, m)[0])
     return np.asarray(scales)
 
 
@@ -149,12 +154,10 @@ def output_scale(depth: np.ndarray, truth: np.ndarray) -> float:
     """s of the least-squares fit ``depth ~ s * truth + b`` over the pixels where both are finite and truth > 0
     (units of output per meter: the scale of the output in this frame, as the node's DDS test measures it);
     NaN with fewer than 2 such pixels."""
+    from iris_model.metrics import least_squares_scale_shift
+
     m = np.isfinite(depth) & np.isfinite(truth) & (truth > 0)
-    if m.sum() < 2:
-        return float("nan")
-    a = np.stack([truth[m].astype(np.float64), np.ones(int(m.sum()))], axis=1)
-    (s, _), *_ = np.linalg.lstsq(a, depth[m].astype(np.float64), rcond=None)
-    return float(s)
+    return least_squares_scale_shift(truth, depth, m)[0] if m.sum() >= 2 else float("nan")
 
 
 def scale_jumps(depths, frames) -> np.ndarray:
@@ -162,17 +165,13 @@ def scale_jumps(depths, frames) -> np.ndarray:
     the output's scale moves between consecutive frames (0 = a steady scale). The absolute value of a scale is
     used: a frame the model gets inverted (a negative fit, e.g. a wall filling the view) still counts; a frame
     without a scale (NaN) leaves its two jumps out."""
-    jumps, start = [], 0
-    while start < len(frames):
-        end = start
-        while end < len(frames) and frames[end].segment == frames[start].segment:
-            end += 1
+    jumps = []
+    for part in _segment_slices(frames):
         s = np.abs([output_scale(d, np.where(f.valid, f.depth, np.nan))
-                    for d, f in zip(depths[start:end], frames[start:end], strict=True)])
+                    for d, f in zip(depths[part], frames[part], strict=True)])
         with np.errstate(divide="ignore", invalid="ignore"):
             j = np.abs(np.diff(np.log(s)))
         jumps.append(j[np.isfinite(j)])
-        start = end
     return np.concatenate(jumps) if jumps else np.zeros(0)
 
 

@@ -26,14 +26,20 @@ def valid_mask(gt: np.ndarray, valid: np.ndarray | None, min_depth: float, max_d
     return mask
 
 
-def align_scale_shift(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``scale * pred + shift`` with the least-squares scale and shift over ``valid`` pixels."""
+def least_squares_scale_shift(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+    """``(scale, shift)`` of the least-squares fit ``gt ~ scale * pred + shift`` over ``valid`` pixels."""
     x = np.asarray(pred, dtype=np.float64)[valid]
     y = np.asarray(gt, dtype=np.float64)[valid]
     if x.size < 2:
         raise InputError("need at least 2 valid pixels to align scale and shift")
     a = np.stack([x, np.ones_like(x)], axis=1)
     (scale, shift), *_ = np.linalg.lstsq(a, y, rcond=None)
+    return float(scale), float(shift)
+
+
+def align_scale_shift(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``scale * pred + shift`` with the least-squares scale and shift over ``valid`` pixels."""
+    scale, shift = least_squares_scale_shift(pred, gt, valid)
     return scale * np.asarray(pred, dtype=np.float64) + shift
 
 

@@ -763,13 +763,15 @@ def test_temporal_stream_keeps_the_metric_scale_steadier_than_off_on_moving_vide
     seqs = [generate_sequence("test", i, num_frames=12, height=H, width=W) for i in range(4)]
     rng = np.random.default_rng(0)
     rows = np.linspace(8, H - 9, 4).astype(int)
-    scans = []
+    clips = []  # per sequence, (frame, its scan) up to a turn's cut into a new room (a new segment)
     for seq in seqs:
-        for f in seq.frames:
+        clip = []
+        for f in (f for f in seq.frames if f.segment == 0):
             scan = np.full((H, W), np.nan, np.float32)
             noise = 1.0 + 0.02 * rng.standard_normal((len(rows), W))
             scan[rows] = np.where(f.valid[rows], f.depth[rows] * noise, np.nan)
-            scans.append(scan)
+            clip.append((f, scan))
+        clips.append(clip)
     rig = Rig(ros, "stream", IrisDepthPipeline.from_pretrained(default_model_dir()), outputs=("depth",),
               depth_mode="sparse_aligned", sparse_tolerance_s=0.01)
     fqn = f"/stream/{rig.name}"
@@ -778,16 +780,15 @@ def test_temporal_stream_keeps_the_metric_scale_steadier_than_off_on_moving_vide
         abs_rel: dict[str, list[float]] = {"off": [], "stream": []}
         for mode in jumps:
             assert ros.set_parameters(fqn, temporal_mode=mode)[0].successful
-            scan_iter = iter(scans)
-            for seq in seqs:
-                frames = [f for f in seq.frames if f.segment == 0]  # a turn's new room starts a new segment
+            for clip in clips:
+                caption = clip[0][0].caption
                 since = len(ros.msgs["/rosout"])
-                rig.pub_desc.publish(String(data=frames[0].caption))
-                shown = echo(frames[0].caption)[:40]  # as the node's log line shows it
+                rig.pub_desc.publish(String(data=caption))
+                shown = echo(caption)[:40]  # as the node's log line shows it
                 ros.wait_log(rig.name, f"description (applies from the next frame): {shown}", since=since)
                 sec = next(_stamps) * 100  # a stamp gap: each sequence starts afresh
                 scales = []
-                for f, scan in zip(frames, scan_iter):  # noqa: B905 (scan_iter goes on past these frames)
+                for f, scan in clip:
                     ns = round(f.stamp_s * 1e9)
                     stamp = (sec + ns // 1_000_000_000, ns % 1_000_000_000)
                     rig.pub_sparse.publish(sparse_msg(scan, stamp))
@@ -798,8 +799,6 @@ def test_temporal_stream_keeps_the_metric_scale_steadier_than_off_on_moving_vide
                     ok = f.valid & np.isfinite(depth)
                     abs_rel[mode].append(float(np.mean(np.abs(depth[ok] - f.depth[ok]) / f.depth[ok])))
                 jumps[mode].append(np.abs(np.diff(np.log(np.abs(scales)))))
-                for _ in seq.frames[len(frames):]:
-                    next(scan_iter)  # keep each frame's scan the same in both modes
         pooled = {m: np.concatenate(j) for m, j in jumps.items()}
         rel = {m: float(np.mean(r)) for m, r in abs_rel.items()}
         print({m: (round(float(np.median(j)), 4), round(float(j.mean()), 4), round(rel[m], 4))
@@ -813,7 +812,7 @@ def test_temporal_stream_keeps_the_metric_scale_steadier_than_off_on_moving_vide
         assert pooled["stream"].mean() < 0.8 * pooled["off"].mean()
         assert rel["stream"] < 1.05 * rel["off"]
         diag = ros.diagnostics(rig.name, lambda d: d.get("temporal_mode") == "stream" and "stream_scale" in d)
-        assert int(diag["stream_frames_since_reset"]) == len([f for f in seqs[-1].frames if f.segment == 0])
+        assert int(diag["stream_frames_since_reset"]) == len(clips[-1])
         # One stream since the mode was switched on, restarted by each new sequence's description; no fit of a
         # scan with 2 % noise is an outlier.
         assert diag["stream_resets_first"] == "1" and diag["stream_resets_description"] == str(len(seqs) - 1)
