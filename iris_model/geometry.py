@@ -14,6 +14,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from .errors import InputError
+from .metrics import least_squares_scale_shift
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,7 @@ def fit_scale_shift(
     sigma = np.median(residual) * 1.4826 + 1e-9
     inl = residual < outlier_sigma * sigma
     if inl.sum() >= 2:
-        a = np.stack([x[inl], np.ones(inl.sum())], axis=1)
-        (s, t), *_ = np.linalg.lstsq(a, y[inl], rcond=None)
+        s, t = least_squares_scale_shift(x, y, inl)
     inliers = np.zeros(pred.shape, dtype=bool)
     inliers[valid] = inl
     return ScaleShift(float(s), float(t), inliers)
