@@ -13,7 +13,7 @@ pytest.importorskip("iris_training", reason="the training package is not install
 from diffusers import UNet2DConditionModel
 from iris_training.config import ModelConfig
 from iris_training.errors import ConfigError, TrainingError
-from iris_training.losses import affine_invariant_loss, masked_mse
+from iris_training.losses import affine_invariant_loss, ambiguous_pixel_weight, masked_mse
 from iris_training.model import CaptionEncoder, load_models, select_trainable, widen_conv_in
 from iris_training.noise import annealed_strength, multi_res_noise_like
 from iris_training.state import load_ema, load_optimizer, save_ema, save_optimizer
@@ -157,6 +157,16 @@ def test_losses():
     assert float(masked_mse(p, t, m)) == 1.0
     zero = masked_mse(p.requires_grad_(True), t, torch.zeros_like(m))
     assert float(zero.detach()) == 0.0 and zero.requires_grad
+
+
+def test_ambiguous_weight_can_spare_the_samples_whose_caption_was_dropped():
+    amb = torch.zeros(2, 2, 3, dtype=torch.bool)
+    amb[:, 0, :2] = True
+    w = ambiguous_pixel_weight(amb, 6.0)
+    assert w[amb].eq(6.0).all() and w[~amb].eq(1.0).all()
+    spared = ambiguous_pixel_weight(amb, 6.0, captioned=torch.tensor([True, False]))
+    torch.testing.assert_close(spared[0], w[0])
+    assert spared[1].eq(1.0).all()  # the caption-free sample: no extra weight anywhere
 
 
 def test_single_step_x0_is_minus_v_at_the_last_timestep():

@@ -132,6 +132,8 @@ class OptimConfig:
     #: E2E-FT depth loss: weight of the ``ambiguous`` pixels (depth only the caption fixes; synthetic scenes)
     #: relative to the others in its L1 term (1 = no extra weight).
     ambiguous_loss_weight: float = 1.0
+    #: Put that extra weight only on samples that kept their caption (``caption_dropout`` ones get 1).
+    ambiguous_weight_captioned_only: bool = False
     text_cache_size: int = 2048
 
     def __post_init__(self) -> None:

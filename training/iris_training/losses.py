@@ -38,6 +38,21 @@ def fit_scale_shift(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     return scale, shift
 
 
+def ambiguous_pixel_weight(ambiguous: torch.Tensor, weight: float,
+                           captioned: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-pixel loss weight ``[B, H, W]``: ``weight`` on the ``ambiguous [B, H, W]`` pixels (depth only the
+    caption fixes), 1 elsewhere.
+
+    With ``captioned [B]`` (bool: the sample kept its caption), the extra weight goes to captioned samples only:
+    a sample whose caption was dropped cannot know those depths, and stressing them there teaches the
+    caption-free path to guess them from the image, which shrinks what the caption adds.
+    """
+    amb = ambiguous.float()
+    if captioned is not None:
+        amb = amb * captioned.to(amb.device, torch.float32)[:, None, None]
+    return 1.0 + (weight - 1.0) * amb
+
+
 def affine_invariant_loss(
     pred: torch.Tensor,
     target: torch.Tensor,

@@ -50,7 +50,7 @@ from .data.sample import check_sample, collate_samples
 from .data.transforms import AugmentConfig
 from .errors import ConfigError, TrainingError
 from .evaluate import evaluate_pipeline
-from .losses import affine_invariant_loss, masked_mse
+from .losses import affine_invariant_loss, ambiguous_pixel_weight, masked_mse
 from .model import CaptionEncoder, Models, build_pipeline, load_models, select_trainable
 from .noise import annealed_strength, multi_res_noise_like
 from .state import COMPLETE, load_training_state, mark_complete, save_training_state
@@ -247,7 +247,9 @@ def train(cfg: Config) -> TrainResult:
             weight = None
             if o.ambiguous_loss_weight != 1.0:
                 if "ambiguous" in batch:
-                    weight = 1.0 + (o.ambiguous_loss_weight - 1.0) * batch["ambiguous"].to(device).float()
+                    captioned = ~drop if o.ambiguous_weight_captioned_only else None
+                    weight = ambiguous_pixel_weight(batch["ambiguous"].to(device), o.ambiguous_loss_weight,
+                                                    captioned)
                 elif not warned_no_ambiguous:
                     warned_no_ambiguous.append(True)
                     logger.warning("optim.ambiguous_loss_weight is set, but this dataset's samples have no "
