@@ -148,6 +148,8 @@ class OptimConfig:
             raise ConfigError("optim.gradient_loss_weight must be a number >= 0")
         if not (self.ambiguous_loss_weight > 0 and math.isfinite(self.ambiguous_loss_weight)):
             raise ConfigError("optim.ambiguous_loss_weight must be a number > 0")
+        if self.ambiguous_weight_captioned_only and self.ambiguous_loss_weight == 1.0:
+            raise ConfigError("optim.ambiguous_weight_captioned_only needs optim.ambiguous_loss_weight != 1")
         shaped = self.gradient_loss_weight != 0.0 or self.ambiguous_loss_weight != 1.0
         if shaped and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
             raise ConfigError(
