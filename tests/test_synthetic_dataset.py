@@ -138,3 +138,20 @@ def test_bad_arguments_raise_clear_errors() -> None:
         generate_sample("train", 0, height=H, width=W, family="corridor", probes=("backdrop",))
     with pytest.raises(InputError, match="family"):
         generate_sample("train", 0, height=H, width=W, family="kitchen")
+
+
+def test_registered_dataset_takes_scene_overrides_for_a_probe_rich_training_set() -> None:
+    from iris_training.errors import ConfigError
+    from iris_training.synthetic.registered import open_synthetic
+
+    def probe_share(scene: dict | None) -> float:
+        ds = open_synthetic("", split="train", size=24, height=H, width=W, seed=5, scene=scene)
+        return float(np.mean([bool(ds[i]["ambiguous"].any()) for i in range(len(ds))]))
+
+    plain, rich = probe_share(None), probe_share({"pair_prob": 1.0, "backdrop_prob": 1.0})
+    assert plain < 0.75 and rich > 0.9
+    assert probe_share({"pair_prob": 0.0, "backdrop_prob": 0.0}) == 0.0
+    with pytest.raises(ConfigError, match="pair_probability"):
+        open_synthetic("", split="train", size=2, height=H, width=W, scene={"pair_probability": 1.0})
+    with pytest.raises(InputError, match="pair_prob"):
+        open_synthetic("", split="train", size=2, height=H, width=W, scene={"pair_prob": 2.0})

@@ -1,19 +1,25 @@
 """The synthetic splits as a training/evaluation dataset named ``synthetic``.
 
 Import this module (a config's ``imports: [iris_training.synthetic.registered]``) to register it. ``root`` is
-the sample cache folder (``""`` = no cache); options: ``split``, ``size``, ``height``, ``width``, ``seed``, and
-``captions: false`` to blank every caption (the text-free baseline model of the language ablation).
+the sample cache folder (``""`` = no cache); options: ``split``, ``size``, ``height``, ``width``, ``seed``,
+``with_captions: false`` to blank every caption (the text-free baseline model of the language ablation), and
+``scene``: overrides of :class:`~iris_training.synthetic.families.SceneConfig`'s sampling distribution (e.g.
+``{pair_prob: 0.9, backdrop_prob: 0.9}`` for a training set rich in ambiguity probes; the held-out splits are
+scored with the defaults).
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
 from ..data.registry import register_dataset
+from ..errors import ConfigError
 from .dataset import DEFAULT_SEED, SyntheticDepthDataset
+from .families import SceneConfig
 
 
 class KeyedSynthetic(Dataset):
@@ -46,9 +52,18 @@ def open_synthetic(
     width: int = 128,
     seed: int = DEFAULT_SEED,
     with_captions: bool = True,
+    scene: dict[str, Any] | None = None,
 ) -> KeyedSynthetic:
     del captions  # the generator writes its own captions from the scene graph
-    base = SyntheticDepthDataset(split, size, height, width, seed, cache_dir=str(root) if str(root) else None)
+    config = None
+    if scene:
+        known = {f.name for f in fields(SceneConfig)} - {"width", "height"}
+        unknown = sorted(set(scene) - known)
+        if unknown:
+            raise ConfigError(f"synthetic: unknown scene option(s) {unknown}; known: {sorted(known)}")
+        config = SceneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in scene.items()})
+    base = SyntheticDepthDataset(split, size, height, width, seed, config=config,
+                                 cache_dir=str(root) if str(root) else None)
     return KeyedSynthetic(base, captions=with_captions)
 
 
