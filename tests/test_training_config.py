@@ -78,3 +78,8 @@ def test_depth_loss_options_need_the_e2e_depth_loss():
     OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_loss_weight=6.0, ambiguous_weight_captioned_only=True)
     with pytest.raises(ConfigError, match="ambiguous_weight_captioned_only"):
         OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_weight_captioned_only=True)  # nothing to restrict
+    OptimConfig(max_steps=1, mode="e2e_ft", depth_target_quantile=0.0)
+    with pytest.raises(ConfigError, match="need mode e2e_ft"):
+        OptimConfig(max_steps=1, mode="diffusion", depth_target_quantile=0.0)
+    with pytest.raises(ConfigError, match="depth_target_quantile"):
+        OptimConfig(max_steps=1, mode="e2e_ft", depth_target_quantile=0.5)

@@ -124,6 +124,20 @@ def test_depth_normalization_uses_the_2nd_and_98th_percentiles():
     assert mask.shape == (1, 1, 2, 2) and not mask[0, 0, 0, 0] and mask[0, 0, 1, 1]
 
 
+def test_unclipped_depth_target_scores_a_perfect_prediction_as_perfect():
+    # a near object covering 1 % of the image: the 2nd percentile falls on the floor behind it
+    depth = torch.linspace(2.0, 6.0, 100).reshape(1, 10, 10)
+    depth[0, 0, 0] = 0.5
+    valid = torch.ones_like(depth, dtype=torch.bool)
+    clipped, exact = normalize_depth(depth, valid), normalize_depth(depth, valid, quantile=0.0)
+    assert clipped[0, 0, 0] == clipped[0, 0, 1] == -1  # flattened onto the 2nd percentile
+    assert exact.min() == -1 and exact.max() == 1
+    torch.testing.assert_close(exact, (depth - 0.5) / 5.5 * 2 - 1)
+    truth = 3.0 * depth + 1.0  # any affine map of the true depth is a perfect affine-invariant prediction
+    assert affine_invariant_loss(truth, exact, valid, gradient_weight=0.5) < 1e-5
+    assert affine_invariant_loss(truth, clipped, valid) > 1e-3
+
+
 def test_multi_resolution_noise():
     x = torch.zeros(64, 4, 16, 16)
     g = torch.Generator().manual_seed(0)

@@ -134,6 +134,11 @@ class OptimConfig:
     ambiguous_loss_weight: float = 1.0
     #: Put that extra weight only on samples that kept their caption (``caption_dropout`` ones get 1).
     ambiguous_weight_captioned_only: bool = False
+    #: E2E-FT depth loss: the quantiles its target is normalized by, per image. 0.02 is Marigold's 2nd / 98th
+    #: percentile, which clips the nearest and farthest 2 % of the pixels (the VAE's latent target needs
+    #: [-1, 1]); 0 maps the valid minimum and maximum to -1 and 1, so the target is the ground truth up to an
+    #: affine map, as the evaluation scores it, and a small near object is not flattened onto the 2nd percentile.
+    depth_target_quantile: float = 0.02
     text_cache_size: int = 2048
 
     def __post_init__(self) -> None:
@@ -150,11 +155,14 @@ class OptimConfig:
             raise ConfigError("optim.ambiguous_loss_weight must be a number > 0")
         if self.ambiguous_weight_captioned_only and self.ambiguous_loss_weight == 1.0:
             raise ConfigError("optim.ambiguous_weight_captioned_only needs optim.ambiguous_loss_weight != 1")
-        shaped = self.gradient_loss_weight != 0.0 or self.ambiguous_loss_weight != 1.0
+        if not 0.0 <= self.depth_target_quantile < 0.5:
+            raise ConfigError("optim.depth_target_quantile must be in [0, 0.5)")
+        shaped = (self.gradient_loss_weight != 0.0 or self.ambiguous_loss_weight != 1.0
+                  or self.depth_target_quantile != 0.02)
         if shaped and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
             raise ConfigError(
-                "optim.gradient_loss_weight and optim.ambiguous_loss_weight shape the depth loss: they need "
-                "mode e2e_ft with e2e_loss depth or both"
+                "optim.gradient_loss_weight, ambiguous_loss_weight and depth_target_quantile shape the depth "
+                "loss: they need mode e2e_ft with e2e_loss depth or both"
             )
         if self.lr_warmup_steps < 0 or not 0 < self.lr_final_ratio <= 1:
             raise ConfigError("optim.lr_warmup_steps must be >= 0 and lr_final_ratio in (0, 1]")

@@ -254,7 +254,9 @@ def train(cfg: Config) -> TrainResult:
                     warned_no_ambiguous.append(True)
                     logger.warning("optim.ambiguous_loss_weight is set, but this dataset's samples have no "
                                    "'ambiguous' mask: their depth loss is unweighted")
-            loss = loss + affine_invariant_loss(decoded, depth_norm, valid, o.gradient_loss_weight,
+            target = depth_norm if o.depth_target_quantile == 0.02 else normalize_depth(
+                depth, valid, o.depth_target_quantile)
+            loss = loss + affine_invariant_loss(decoded, target, valid, o.gradient_loss_weight,
                                                 pixel_weight=weight)
         return loss
 
