@@ -166,3 +166,22 @@ def test_claims_report_without_a_caption_free_twin(tmp_path, tiny_model_dir):
                  "1", "--text", "both", "--out", str(record), "--device", "cpu"]) == 0
     rows = {r["text"]: r for r in json.loads(record.with_suffix(".json").read_text())["results"]}
     assert table["a"]["1"]["all"]["abs_rel"] == pytest.approx(rows["on"]["abs_rel"], rel=1e-6)
+
+
+def test_probe_report_groups_probe_scenes_and_its_exact_target_is_a_perfect_ceiling():
+    from iris_training.probe_report import ROWS, markdown, report
+    from iris_training.synthetic.dataset import generate_sample
+
+    from iris_model.default_model import default_model_dir
+
+    count = 6
+    probe_scenes = sum(bool(generate_sample("val", i, height=96, width=128).ambiguous.any()) for i in range(count))
+    result = report(str(default_model_dir()), "val", count, quantile=0.0, height=96, width=128)
+    assert set(result) <= {"pair", "backdrop", "pair+backdrop"} and result
+    assert sum(rows["target"]["scenes"] for rows in result.values()) <= probe_scenes
+    for rows in result.values():
+        assert set(rows) == set(ROWS)
+        assert rows["target"]["delta1"] == 1.0 and rows["target"]["abs_rel"] < 1e-4  # the truth, affinely mapped
+        assert 0.0 <= rows["VAE round trip"]["delta1"] <= 1.0
+    table = markdown(result)
+    assert all(f"| {key} |" in table for key in result)
