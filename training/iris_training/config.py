@@ -238,7 +238,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: must be one of {list(args)}, got {value!r}")
         return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
+        return build_dataclass(tp, value, where)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -273,7 +273,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover - a bug in this module
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def build_dataclass(cls: type, data: Any, where: str) -> Any:
+    """``cls(**data)`` with each value checked and converted to its field's type (YAML lists to tuples, numbers
+    written as strings to floats, nested dataclasses); unknown keys and missing required ones raise
+    :class:`ConfigError` naming ``where``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
@@ -317,7 +320,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
-    return _build(Config, data, "")
+    return build_dataclass(Config, data, "")
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -10,12 +10,12 @@ scored with the defaults).
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
+from ..config import build_dataclass
 from ..data.registry import register_dataset
 from ..errors import ConfigError
 from .dataset import DEFAULT_SEED, SyntheticDepthDataset
@@ -57,11 +57,9 @@ def open_synthetic(
     del captions  # the generator writes its own captions from the scene graph
     config = None
     if scene:
-        known = {f.name for f in fields(SceneConfig)} - {"width", "height"}
-        unknown = sorted(set(scene) - known)
-        if unknown:
-            raise ConfigError(f"synthetic: unknown scene option(s) {unknown}; known: {sorted(known)}")
-        config = SceneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in scene.items()})
+        if {"width", "height"} & set(scene):
+            raise ConfigError("synthetic.scene: the image size is the dataset's own height and width options")
+        config = build_dataclass(SceneConfig, scene, "synthetic.scene")
     base = SyntheticDepthDataset(split, size, height, width, seed, config=config,
                                  cache_dir=str(root) if str(root) else None)
     return KeyedSynthetic(base, captions=with_captions)
