@@ -78,6 +78,9 @@ def test_depth_loss_options_need_the_e2e_depth_loss():
     OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_loss_weight=6.0, ambiguous_weight_captioned_only=True)
     with pytest.raises(ConfigError, match="ambiguous_weight_captioned_only"):
         OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_weight_captioned_only=True)  # nothing to restrict
+    from iris_training.targets import MARIGOLD_QUANTILE
+
+    assert OptimConfig(max_steps=1).depth_target_quantile == MARIGOLD_QUANTILE  # the default changes nothing
     OptimConfig(max_steps=1, mode="e2e_ft", depth_target_quantile=0.0)
     with pytest.raises(ConfigError, match="need mode e2e_ft"):
         OptimConfig(max_steps=1, mode="diffusion", depth_target_quantile=0.0)

@@ -134,10 +134,11 @@ class OptimConfig:
     ambiguous_loss_weight: float = 1.0
     #: Put that extra weight only on samples that kept their caption (``caption_dropout`` ones get 1).
     ambiguous_weight_captioned_only: bool = False
-    #: E2E-FT depth loss: the quantiles its target is normalized by, per image. 0.02 is Marigold's 2nd / 98th
-    #: percentile, which clips the nearest and farthest 2 % of the pixels (the VAE's latent target needs
-    #: [-1, 1]); 0 maps the valid minimum and maximum to -1 and 1, so the target is the ground truth up to an
-    #: affine map, as the evaluation scores it, and a small near object is not flattened onto the 2nd percentile.
+    #: E2E-FT depth loss: the quantiles its target is normalized by, per image (the latent target keeps
+    #: Marigold's). 0.02 (``targets.MARIGOLD_QUANTILE``) is Marigold's 2nd / 98th percentile, which clips the
+    #: nearest and farthest 2 % of the pixels; 0 maps the valid minimum and maximum to -1 and 1, so the target is
+    #: the ground truth up to an affine map, as the evaluation scores it, and a small near object is not
+    #: flattened onto the 2nd percentile.
     depth_target_quantile: float = 0.02
     text_cache_size: int = 2048
 

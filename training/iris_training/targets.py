@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+MARIGOLD_QUANTILE = 0.02  # Marigold's normalization: the 2nd / 98th percentile map to -1 / 1
 
-def normalize_depth(depth: torch.Tensor, valid: torch.Tensor, quantile: float = 0.02) -> torch.Tensor:
+
+def normalize_depth(depth: torch.Tensor, valid: torch.Tensor, quantile: float = MARIGOLD_QUANTILE) -> torch.Tensor:
     """Per-image affine normalization of ``depth [B, H, W]`` (meters) to [-1, 1], as Marigold trains.
 
     The ``quantile`` and ``1 - quantile`` depths over valid pixels (2nd / 98th percentile) map to -1 and

@@ -54,7 +54,7 @@ from .losses import affine_invariant_loss, ambiguous_pixel_weight, masked_mse
 from .model import CaptionEncoder, Models, build_pipeline, load_models, select_trainable
 from .noise import annealed_strength, multi_res_noise_like
 from .state import COMPLETE, load_training_state, mark_complete, save_training_state
-from .targets import latent_valid_mask, normalize_depth
+from .targets import MARIGOLD_QUANTILE, latent_valid_mask, normalize_depth
 
 logger = logging.getLogger("iris_training")
 
@@ -254,7 +254,7 @@ def train(cfg: Config) -> TrainResult:
                     warned_no_ambiguous.append(True)
                     logger.warning("optim.ambiguous_loss_weight is set, but this dataset's samples have no "
                                    "'ambiguous' mask: their depth loss is unweighted")
-            target = depth_norm if o.depth_target_quantile == 0.02 else normalize_depth(
+            target = depth_norm if o.depth_target_quantile == MARIGOLD_QUANTILE else normalize_depth(
                 depth, valid, o.depth_target_quantile)
             loss = loss + affine_invariant_loss(decoded, target, valid, o.gradient_loss_weight,
                                                 pixel_weight=weight)
