@@ -255,6 +255,39 @@ def test_distillation_fine_tunes_on_the_model_s_own_latents(checkpoints, tmp_pat
                                                      strict=True))
 
 
+def test_decoder_fine_tunes_on_ground_truth_through_the_model_s_latents(checkpoints, tmp_path):
+    from diffusers import AutoencoderTiny
+    from iris_training.distill_decoder import ground_truth, main, validation_abs_rel
+    from iris_training.synthetic.registered import open_synthetic
+
+    plain, with_tiny, _ = checkpoints
+    out = tmp_path / "run"
+    assert main([str(plain), "--out", str(out), "--target", "depth", "--init", str(with_tiny / "tiny_decoder"),
+                 "--empty-fraction", "0.5", "--ambiguous-weight", "2", "--scenes", "2", "--val-scenes", "1",
+                 "--batch", "2", "--steps", "2", "--save-every", "2", "--lr", "1e-2", "--image-height", "48",
+                 "--image-width", "64"]) == 0
+    # Both text modes' own latents, as the pipeline computes them: with the caption and with empty text.
+    pipe = IrisDepthPipeline.from_pretrained(plain)
+    scene = open_synthetic("", split="train", size=2, height=48, width=64)[1]
+    for name, text in (("model_latents", scene["caption"]), ("model_empty_latents", None)):
+        bank = load_file(str(out / f"{name}.safetensors"))["model"]
+        expected = pipe(scene["rgb"], text, output_latent=True, generator=torch.Generator().manual_seed(1)).latent
+        assert torch.allclose(bank[1], expected[0], atol=1e-5), name
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2] and 0 < log[0]["val_abs_rel"] < 10
+    start = AutoencoderTiny.from_pretrained(str(with_tiny / "tiny_decoder"))
+    tuned = AutoencoderTiny.from_pretrained(str(out / "tiny_decoder"))
+    assert any(not torch.equal(a, b) for a, b in zip(start.decoder.parameters(), tuned.decoder.parameters(),
+                                                     strict=True))
+    # The validation score is iris-eval's: a decoder whose read-out is any affine map of the true depth scores 0,
+    # and the normalized target spans [-1, 1] unclipped over the valid pixels.
+    truth = ground_truth(open_synthetic("", split="val", size=1, height=48, width=64), 1)
+    target = truth["target"][0]
+    assert float(target[truth["valid"][0]].min()) == -1.0 and float(target[truth["valid"][0]].max()) == 1.0
+    exact = lambda z: (0.5 * target - 0.2).expand(1, 3, *target.shape)  # noqa: E731
+    assert validation_abs_rel(exact, torch.zeros(1, 4, 12, 16), truth) < 1e-6
+
+
 def test_ship_writes_a_float16_checkpoint_with_the_tiny_decoder(checkpoints, tmp_path):
     from iris_training.ship import main as ship
 

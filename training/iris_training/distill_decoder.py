@@ -10,6 +10,14 @@ denoiser's output is. A bank of random latent crops is decoded by the teacher on
 decode would otherwise be most of each step's cost); each step fits the student to the teacher's 3-channel
 output (L1) and to its depth read-out (channel mean, clipped; L1, weighted) on a batch drawn from it.
 
+``--target depth`` then fine-tunes a distilled student past its teacher (``--init``): the UNet stays frozen, and
+the student learns to decode the checkpoint's own predicted latents (with the caption and, for
+``--empty-fraction`` of a batch, with empty text) into the scenes' ground truth, with E2E-FT's affine-invariant
+depth loss (L1 after a least-squares scale and shift, MiDaS's gradient term) against the unclipped normalized
+depth. This is E2E-FT with the decoder as the trained part: the VAE decoder's round trip caps what a distilled
+copy of it can show, and a decoder tuned on the real target need not keep that cap. Validation then reports
+AbsRel against the ground truth (``val_abs_rel``) instead of the distance to the teacher.
+
 Written to ``RUN_DIR``: ``tiny_decoder/`` (the student as a loadable ``AutoencoderTiny``, safetensors; its
 encoder is unused and kept minimal), ``state/`` (optimizer and progress, pickle-free, for ``--resume``) and
 ``log.jsonl`` (loss and the validation depth error against the teacher per save). The latents are cached in
@@ -34,7 +42,9 @@ from safetensors.torch import load_file, save_file
 
 from iris_model.components import decode_to_depth, make_tiny_decoder
 from iris_model.loading import load_torch_module, read_model_index
+from iris_model.metrics import compute_metrics
 
+from .losses import affine_invariant_loss, ambiguous_pixel_weight
 from .state import load_optimizer, save_optimizer
 from .targets import normalize_depth
 
@@ -76,25 +86,66 @@ def load_or_encode(path: Path, vae: Any, dataset: Any, count: int) -> dict[str, 
     return cached_bank(path, count, lambda: dict(zip(("depth", "rgb"), encode_bank(vae, dataset, count), strict=True)))
 
 
-def model_latents(model_dir: Path, dataset: Any, count: int) -> torch.Tensor:
-    """``[count, C, h, w]``: the checkpoint's own final depth latents (its default steps, with the caption) on
-    ``count`` scenes: what the tiny decoder reads in use, which need not lie where the VAE encoder's do."""
+def model_latents(model_dir: Path, dataset: Any, count: int, caption: bool = True) -> torch.Tensor:
+    """``[count, C, h, w]``: the checkpoint's own final depth latents (its default steps, with the caption or,
+    with ``caption=False``, with empty text) on ``count`` scenes: what the tiny decoder reads in use, which need
+    not lie where the VAE encoder's do."""
     from iris_model import IrisDepthPipeline
 
     pipe = IrisDepthPipeline.from_pretrained(model_dir)
     out, start = [], time.time()
     for i in range(count):
         s = dataset[i]
-        out.append(pipe(s["rgb"], s["caption"], output_latent=True,
+        out.append(pipe(s["rgb"], s["caption"] if caption else None, output_latent=True,
                         generator=torch.Generator().manual_seed(i)).latent.float())
         if i % 50 == 0:
             logger.info("model latents %d/%d (%.0f s)", i + 1, count, time.time() - start)
     return torch.cat(out)
 
 
-def load_or_predict(path: Path, model_dir: Path, dataset: Any, count: int) -> torch.Tensor:
+def load_or_predict(path: Path, model_dir: Path, dataset: Any, count: int, caption: bool = True) -> torch.Tensor:
     """The model's own latents of ``count`` scenes (:func:`model_latents`), cached in ``path``."""
-    return cached_bank(path, count, lambda: {"model": model_latents(model_dir, dataset, count)})["model"]
+    return cached_bank(path, count, lambda: {"model": model_latents(model_dir, dataset, count, caption)})["model"]
+
+
+def ground_truth(dataset: Any, count: int) -> dict[str, torch.Tensor]:
+    """The first ``count`` scenes' ground truth: ``depth`` in meters and ``target`` (normalized to [-1, 1] by its
+    valid minimum and maximum, unclipped) ``[count, H, W]`` float32, ``valid`` and ``ambiguous`` (depth only
+    the caption fixes; all False where the dataset marks none) bool."""
+    samples = [dataset[i] for i in range(count)]
+    depth = torch.stack([torch.as_tensor(s["depth"], dtype=torch.float32) for s in samples])
+    valid = torch.stack([torch.as_tensor(s["valid"], dtype=torch.bool) for s in samples])
+    ambiguous = torch.stack([torch.as_tensor(s["ambiguous"], dtype=torch.bool) if "ambiguous" in s
+                             else torch.zeros_like(valid[0]) for s in samples])
+    return {"depth": depth, "target": normalize_depth(depth, valid, quantile=0.0), "valid": valid,
+            "ambiguous": ambiguous}
+
+
+def validation_abs_rel(decoder: Any, latents: torch.Tensor, truth: dict[str, torch.Tensor]) -> float:
+    """Mean AbsRel (after the per-image least-squares alignment, as ``iris-eval`` scores) of ``decoder``'s depth
+    read-out of ``latents`` against the ground truth in meters."""
+    scores = []
+    with torch.inference_mode():
+        for z, gt, valid in zip(latents, truth["depth"], truth["valid"], strict=True):
+            depth = decode_to_depth(decoder(z[None]))[0, 0]
+            scores.append(compute_metrics(depth.numpy(), gt.numpy(), valid.numpy())["abs_rel"])
+    return float(sum(scores) / len(scores))
+
+
+def depth_loss(student: Any, bank: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], batch: int,
+               empty_fraction: float, gradient_weight: float, ambiguous_weight: float,
+               gen: torch.Generator) -> torch.Tensor:
+    """``--target depth``'s loss on a batch of whole scenes: the student's unclamped read-out (channel mean, as
+    the E2E-FT trainer keeps gradients) of the model's latents, against the scenes' normalized ground truth."""
+    pick = torch.randint(truth["target"].shape[0], (batch,), generator=gen)
+    empty = torch.rand(batch, generator=gen) < empty_fraction
+    z = torch.where(empty[:, None, None, None], bank["model_empty"][pick], bank["model"][pick])
+    pred = student.decode(z, return_dict=False)[0].mean(1)
+    weight = None
+    if ambiguous_weight != 1.0:
+        weight = ambiguous_pixel_weight(truth["ambiguous"][pick], ambiguous_weight, captioned=~empty)
+    return affine_invariant_loss(pred, truth["target"][pick], truth["valid"][pick], gradient_weight,
+                                 pixel_weight=weight)
 
 
 def teacher_decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
@@ -184,6 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", type=Path, default=None, help="start from this AutoencoderTiny folder (fine-tuning)")
     p.add_argument("--model-fraction", type=float, default=0.0,
                    help="share of crops taken from the checkpoint's own predicted latents (validated on those)")
+    p.add_argument("--target", choices=("teacher", "depth"), default="teacher",
+                   help="teacher: distil the VAE decoder; depth: fine-tune on the ground truth through the model's "
+                        "own latents (E2E-FT of the decoder, UNet frozen; start from a distilled one with --init)")
+    p.add_argument("--empty-fraction", type=float, default=0.3,
+                   help="--target depth: share of a batch decoded from the model's empty-text latents")
+    p.add_argument("--gradient-weight", type=float, default=0.5,
+                   help="--target depth: weight of MiDaS's gradient-matching term")
+    p.add_argument("--ambiguous-weight", type=float, default=1.0,
+                   help="--target depth: loss weight of caption-only pixels in captioned samples")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -219,13 +279,24 @@ def main(argv: list[str] | None = None) -> int:
     size = dict(height=args.image_height, width=args.image_width)
     train = open_synthetic(args.cache, split="train", size=max(args.scenes, 1), **size)
     val = open_synthetic(args.cache, split="val", size=max(args.val_scenes, 1), **size)
-    bank = load_or_encode(out / "latents.safetensors", vae, train, args.scenes)
-    val_bank = load_or_encode(out / "val_latents.safetensors", vae, val, args.val_scenes)["depth"]
-    if args.model_fraction > 0:
+    if args.target == "depth":  # decodes the model's latents only: no VAE encoding
+        bank: dict[str, torch.Tensor] = {}
+    else:
+        bank = load_or_encode(out / "latents.safetensors", vae, train, args.scenes)
+        val_bank = load_or_encode(out / "val_latents.safetensors", vae, val, args.val_scenes)["depth"]
+    if args.model_fraction > 0 or args.target == "depth":
         bank["model"] = load_or_predict(out / "model_latents.safetensors", args.model_dir, train, args.scenes)
         val_bank = load_or_predict(out / "val_model_latents.safetensors", args.model_dir, val, args.val_scenes)
-    pairs = load_or_build_targets(out / "teacher_targets.safetensors", vae, bank, args.pairs, args.crop,
-                                  args.rgb_fraction, args.latent_noise, args.seed, model_fraction=args.model_fraction)
+    if args.target == "depth":
+        bank["model_empty"] = load_or_predict(out / "model_empty_latents.safetensors", args.model_dir, train,
+                                              args.scenes, caption=False)
+        truth, val_truth = ground_truth(train, args.scenes), ground_truth(val, args.val_scenes)
+        teacher_score = validation_abs_rel(lambda z: teacher_decode(vae, z), val_bank, val_truth)
+        logger.info("validation AbsRel with the VAE decoder (the teacher): %.4f", teacher_score)
+    else:
+        pairs = load_or_build_targets(out / "teacher_targets.safetensors", vae, bank, args.pairs, args.crop,
+                                      args.rgb_fraction, args.latent_noise, args.seed,
+                                      model_fraction=args.model_fraction)
     gen = torch.Generator().manual_seed(args.seed + progress["step"])
     log = (out / "log.jsonl").open("a")
     start, step = time.time(), progress["step"]
@@ -234,11 +305,15 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))  # cosine decay to 0
         for group in optimizer.param_groups:
             group["lr"] = lr
-        pick = torch.randint(pairs["latents"].shape[0], (args.batch,), generator=gen)
-        z, target = pairs["latents"][pick], pairs["targets"][pick].float()
-        pred = student.decode(z, return_dict=False)[0]
-        depth_t = target.mean(1).clamp(-1, 1)
-        loss = F.l1_loss(pred, target) + args.depth_weight * F.l1_loss(pred.mean(1).clamp(-1, 1), depth_t)
+        if args.target == "depth":
+            loss = depth_loss(student, bank, truth, args.batch, args.empty_fraction, args.gradient_weight,
+                              args.ambiguous_weight, gen)
+        else:
+            pick = torch.randint(pairs["latents"].shape[0], (args.batch,), generator=gen)
+            z, target = pairs["latents"][pick], pairs["targets"][pick].float()
+            pred = student.decode(z, return_dict=False)[0]
+            depth_t = target.mean(1).clamp(-1, 1)
+            loss = F.l1_loss(pred, target) + args.depth_weight * F.l1_loss(pred.mean(1).clamp(-1, 1), depth_t)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -246,17 +321,21 @@ def main(argv: list[str] | None = None) -> int:
         running += float(loss.detach())
         if step % args.save_every == 0 or step == args.steps:
             student.eval()
-            val_err = validation_error(student, vae, val_bank)
+            if args.target == "depth":
+                val_name = "val_abs_rel"
+                val_err = validation_abs_rel(lambda z: student.decode(z, return_dict=False)[0], val_bank, val_truth)
+            else:
+                val_name, val_err = "val_depth_l1", validation_error(student, vae, val_bank)
             student.train()
             student.save_pretrained(str(out / "tiny_decoder"), safe_serialization=True)
             state_dir.mkdir(exist_ok=True)
             save_optimizer(optimizer, state_dir)
             (state_dir / "progress.json").write_text(json.dumps({"step": step}) + "\n")
-            record = {"step": step, "loss": running / args.save_every, "val_depth_l1": val_err, "lr": lr,
+            record = {"step": step, "loss": running / args.save_every, val_name: val_err, "lr": lr,
                       "elapsed_s": round(time.time() - start, 1)}
             log.write(json.dumps(record) + "\n")
             log.flush()
-            logger.info("step %d loss %.4f val depth L1 %.4f (%.0f s)", step, record["loss"], val_err,
+            logger.info("step %d loss %.4f %s %.4f (%.0f s)", step, record["loss"], val_name, val_err,
                         time.time() - start)
             running = 0.0
     return 0

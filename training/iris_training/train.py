@@ -201,6 +201,7 @@ def train(cfg: Config) -> TrainResult:
         return vae.encode(x.float()).latent_dist.mode() * scale
 
     warned_no_ambiguous: list[bool] = []
+    needs_depth_latent = o.mode == "diffusion" or o.e2e_loss in ("latent", "both")
 
     def compute_loss(batch: dict[str, Any], gen: torch.Generator, model: torch.nn.Module,
                      caption_dropout: float) -> torch.Tensor:
@@ -209,7 +210,8 @@ def train(cfg: Config) -> TrainResult:
         with torch.no_grad():
             rgb_latent = encode(rgb)
             depth_norm = normalize_depth(depth, valid)  # [-1, 1] by the 2nd / 98th percentile
-            depth_latent = encode(depth_norm[:, None].expand(-1, 3, -1, -1))
+            # The depth latent is a target of the diffusion and latent losses only; E2E-FT's depth loss needs none.
+            depth_latent = encode(depth_norm[:, None].expand(-1, 3, -1, -1)) if needs_depth_latent else None
             latent_mask = latent_valid_mask(valid, stride)
         b = rgb.shape[0]
         drop = torch.rand(b, generator=gen, device=gen.device) < caption_dropout
@@ -234,7 +236,7 @@ def train(cfg: Config) -> TrainResult:
             return masked_mse(pred, target, latent_mask)
         # E2E-FT: one deterministic step, exactly as the pipeline's single_step inference runs it.
         t_last = x0_scheduler.timesteps[0]
-        zeros = torch.zeros_like(depth_latent)
+        zeros = torch.zeros_like(rgb_latent)  # the depth latent's shape: the VAE's latent channels
         pred = model(torch.cat([rgb_latent, zeros], 1), t_last.expand(b), encoder_hidden_states=text,
                      encoder_attention_mask=text_mask).sample
         x0 = x0_scheduler.step(pred.float(), t_last, zeros).pred_original_sample
