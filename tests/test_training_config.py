@@ -86,3 +86,7 @@ def test_depth_loss_options_need_the_e2e_depth_loss():
         OptimConfig(max_steps=1, mode="diffusion", depth_target_quantile=0.0)
     with pytest.raises(ConfigError, match="depth_target_quantile"):
         OptimConfig(max_steps=1, mode="e2e_ft", depth_target_quantile=0.5)
+    OptimConfig(max_steps=1, mode="e2e_ft", e2e_decoder="tiny")
+    for mode, loss in (("diffusion", "depth"), ("e2e_ft", "latent")):  # no depth loss to decode for
+        with pytest.raises(ConfigError, match="e2e_decoder tiny needs"):
+            OptimConfig(max_steps=1, mode=mode, e2e_loss=loss, e2e_decoder="tiny")

@@ -125,6 +125,37 @@ def test_e2e_ft_mode_trains_single_step(tmp_path, toy_root, e2e_loss):
     np.testing.assert_allclose(a.depth, b.depth, atol=1e-5)
 
 
+def test_e2e_ft_through_the_tiny_decoder_trains_the_unet_and_ships_the_decoder_unchanged(tmp_path, toy_root):
+    from iris_model.components import add_tiny_decoder, make_tiny_decoder
+    from iris_model.testing import make_tiny_pipeline
+
+    init = tmp_path / "init"
+    make_tiny_pipeline(seed=0, work_dir=tmp_path).save_pretrained(init)
+    make_tiny_decoder(4, 8, (1, 1, 1)).save_pretrained(str(tmp_path / "tiny"))
+    add_tiny_decoder(init, tmp_path / "tiny")
+    common = (f"model.init={init}", "optim.mode=e2e_ft", "optim.max_steps=20", "optim.ema.enabled=false",
+              "validation.every=0", "logging.checkpoint_every=100")
+    result = train(_cfg(tmp_path / "run", toy_root, *common, "optim.e2e_decoder=tiny"))
+    print(f"\nE2E-FT through the tiny decoder: fixed-batch loss {result.probe_before:.4f} -> {result.probe_after:.4f}")
+    assert result.probe_after < 0.8 * result.probe_before
+    # The loss went through the tiny decoder, not the VAE's: the same start scores differently.
+    through_vae = train(_cfg(tmp_path / "vae", toy_root, *common[:-2], "optim.max_steps=1", "validation.every=0",
+                             "logging.checkpoint_every=100"))
+    assert abs(through_vae.probe_before - result.probe_before) > 1e-3
+    # The saved model decodes with that decoder by default, and the decoder itself stayed frozen.
+    saved = tmp_path / "run" / "model"
+    loaded = IrisDepthPipeline.from_pretrained(saved)
+    assert loaded.decoder == "tiny"
+    start = load_file(str(init / "tiny_decoder" / "diffusion_pytorch_model.safetensors"))
+    end = load_file(str(saved / "tiny_decoder" / "diffusion_pytorch_model.safetensors"))
+    assert start.keys() == end.keys() and all(torch.equal(start[k], end[k]) for k in start)
+    np.testing.assert_allclose(result.pipeline(_image(1), "a wall").depth, loaded(_image(1), "a wall").depth,
+                               atol=1e-5)
+    # A start without a tiny decoder is refused up front.
+    with pytest.raises(ConfigError, match="no tiny decoder"):
+        train(_cfg(tmp_path / "none", toy_root, "optim.mode=e2e_ft", "optim.e2e_decoder=tiny"))
+
+
 def test_e2e_ft_refuses_epsilon(tmp_path, toy_root):
     with pytest.raises(ConfigError, match="epsilon"):
         train(_cfg(tmp_path, toy_root, "optim.mode=e2e_ft", "model.prediction_type=epsilon"))

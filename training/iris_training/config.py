@@ -140,6 +140,10 @@ class OptimConfig:
     #: the ground truth up to an affine map, as the evaluation scores it, and a small near object is not
     #: flattened onto the 2nd percentile.
     depth_target_quantile: float = 0.02
+    #: E2E-FT depth loss: the frozen decoder the predicted latent goes through: the VAE's (``vae``) or the
+    #: starting checkpoint's tiny decoder (``tiny``; the saved model then decodes with it by default). Train
+    #: through the decoder the model will run with; the tiny one is also several times cheaper per step.
+    e2e_decoder: Literal["vae", "tiny"] = "vae"
     text_cache_size: int = 2048
 
     def __post_init__(self) -> None:
@@ -165,6 +169,8 @@ class OptimConfig:
                 "optim.gradient_loss_weight, ambiguous_loss_weight and depth_target_quantile shape the depth "
                 "loss: they need mode e2e_ft with e2e_loss depth or both"
             )
+        if self.e2e_decoder == "tiny" and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
+            raise ConfigError("optim.e2e_decoder tiny needs mode e2e_ft with e2e_loss depth or both")
         if self.lr_warmup_steps < 0 or not 0 < self.lr_final_ratio <= 1:
             raise ConfigError("optim.lr_warmup_steps must be >= 0 and lr_final_ratio in (0, 1]")
 

@@ -44,6 +44,7 @@ class Models:
     default_denoising_steps: int | None = None
     default_processing_resolution: int | None = None
     extra_settings: dict[str, Any] = field(default_factory=dict)
+    tiny_decoder: Any | None = None  # the checkpoint's AutoencoderTiny depth decoder, when it declares one
 
     @property
     def vae_scale_factor(self) -> int:
@@ -147,6 +148,7 @@ def load_models(cfg: ModelConfig) -> Models:
         if cfg.default_processing_resolution is not None
         else pipe.default_processing_resolution,
         extra_settings=dict(pipe.extra_settings),
+        tiny_decoder=getattr(comps, "tiny_decoder", None),
     )
 
 
@@ -164,16 +166,19 @@ def select_trainable(unet: Any, patterns: list[str]) -> list[torch.nn.Parameter]
 
 
 def build_pipeline(
-    models: Models, unet: Any, prediction_type: str, extra: dict[str, Any] | None = None
+    models: Models, unet: Any, prediction_type: str, extra: dict[str, Any] | None = None,
+    tiny_decoder: bool = False,
 ) -> IrisDepthPipeline:
     """An inference pipeline over the given UNet (shared, not copied) and the frozen parts.
 
-    Its scheduler is Iris's default (DDIM, trailing spacing) with the trained prediction type.
+    Its scheduler is Iris's default (DDIM, trailing spacing) with the trained prediction type. With
+    ``tiny_decoder`` it decodes (and saves) the starting checkpoint's tiny decoder, for a UNet trained through it.
     """
     device = next(unet.parameters()).device
     dtype = next(unet.parameters()).dtype
     comps = TorchComponents(unet, models.vae, models.text_encoder, device=device, dtype=dtype,
-                            external_refs=models.external_refs)
+                            external_refs=models.external_refs,
+                            tiny_decoder=models.tiny_decoder if tiny_decoder else None)
     return IrisDepthPipeline(
         comps,
         models.tokenizer,

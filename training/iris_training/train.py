@@ -10,7 +10,8 @@ The Marigold recipe made text-conditional, in one loop (read top to bottom):
    - ``diffusion``: random t, multi-resolution noise (annealed), DDPM forward process, UNet predicts
      v (or epsilon / sample), MSE over latent pixels whose footprint is all valid;
    - ``e2e_ft``: t = T - 1 from a zero latent, x0 through the inference scheduler's own formula, decoded
-     by the VAE, affine-invariant L1 against the normalized depth (and/or latent MSE);
+     by the VAE (or the checkpoint's tiny decoder, ``e2e_decoder: tiny``), affine-invariant L1 against the
+     normalized depth (and/or latent MSE);
    backward, clip, step (accelerate: DDP, mixed precision, gradient accumulation), EMA, log,
    validate with the evaluation protocol, checkpoint (pipeline layout + pickle-free training state).
 
@@ -180,6 +181,17 @@ def train(cfg: Config) -> TrainResult:
     x0_scheduler: Any = default_scheduler(cfg.model.prediction_type)  # the inference scheduler: E2E-FT's x0 formula
     x0_scheduler.set_timesteps(1, device=device)
     caption_encoder = CaptionEncoder(models.tokenizer, text_encoder, capacity=o.text_cache_size)
+    with_tiny = o.e2e_decoder == "tiny"
+    if with_tiny and models.tiny_decoder is None:
+        raise ConfigError(f"optim.e2e_decoder tiny: {cfg.model.init} has no tiny decoder (model_index.json)")
+    tiny = models.tiny_decoder.to(device).eval().requires_grad_(False) if with_tiny else None  # float32 as loaded
+
+    def decode_depth(x0: torch.Tensor) -> torch.Tensor:
+        """``[B, H, W]``: the frozen decoder's channel mean, unclamped (keeps gradients), in [-1, 1] units."""
+        with torch.autocast(device.type, enabled=False):
+            if tiny is not None:
+                return tiny.decode(x0.float() / float(tiny.config.scaling_factor)).sample.mean(1)
+            return vae.decode(x0.float() / scale).sample.mean(1)
     scale, stride = models.scaling_factor, models.vae_scale_factor
     for d in cfg.data.train:
         if d.resolution[0] % stride or d.resolution[1] % stride:
@@ -244,8 +256,7 @@ def train(cfg: Config) -> TrainResult:
         if o.e2e_loss in ("latent", "both"):
             loss = loss + masked_mse(x0, depth_latent, latent_mask)
         if o.e2e_loss in ("depth", "both"):
-            with torch.autocast(device.type, enabled=False):
-                decoded = vae.decode(x0.float() / scale).sample.mean(1)  # unclamped: keeps gradients
+            decoded = decode_depth(x0)
             weight = None
             if o.ambiguous_loss_weight != 1.0:
                 if "ambiguous" in batch:
@@ -265,7 +276,7 @@ def train(cfg: Config) -> TrainResult:
     def inference_pipeline() -> Any:
         """The pipeline over the UNet as it is now; E2E-FT models record that they run single-step."""
         extra = {"single_step": True} if o.mode == "e2e_ft" else {}
-        pipe = build_pipeline(models, raw_unet, cfg.model.prediction_type, extra)
+        pipe = build_pipeline(models, raw_unet, cfg.model.prediction_type, extra, tiny_decoder=with_tiny)
         if o.mode == "e2e_ft":
             pipe.default_denoising_steps = 1
         return pipe
@@ -315,7 +326,7 @@ def train(cfg: Config) -> TrainResult:
             ema.store(params)
             ema.copy_to(params)
         raw_unet.eval()
-        pipe = build_pipeline(models, raw_unet, cfg.model.prediction_type)
+        pipe = build_pipeline(models, raw_unet, cfg.model.prediction_type, tiny_decoder=with_tiny)
         rows = evaluate_pipeline(pipe, val_set, v.steps, ["on" if v.text else "off"], max_samples=v.max_samples,
                                  single_step=o.mode == "e2e_ft", processing_resolution=v.processing_resolution,
                                  ensemble_size=v.ensemble_size, seed=cfg.seed)
