@@ -293,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         truth, val_truth = ground_truth(train, args.scenes), ground_truth(val, args.val_scenes)
         teacher_score = validation_abs_rel(lambda z: teacher_decode(vae, z), val_bank, val_truth)
         logger.info("validation AbsRel with the VAE decoder (the teacher): %.4f", teacher_score)
+        if progress["step"] == 0:
+            student.eval()
+            start_score = validation_abs_rel(lambda z: student.decode(z, return_dict=False)[0], val_bank, val_truth)
+            student.train()
+            logger.info("validation AbsRel of the student before training: %.4f", start_score)
     else:
         pairs = load_or_build_targets(out / "teacher_targets.safetensors", vae, bank, args.pairs, args.crop,
                                       args.rgb_fraction, args.latent_noise, args.seed,

@@ -168,9 +168,9 @@ def train(cfg: Config) -> TrainResult:
 
     # ------------------------------------------------------------------ models
     models: Models = load_models(cfg.model)
-    vae = models.vae.to(device, torch.float32).eval().requires_grad_(False)
+    vae = models.vae.to(device).float().eval().requires_grad_(False)
     text_encoder = models.text_encoder.to(device).eval().requires_grad_(False)
-    unet = models.unet.to(device, torch.float32)
+    unet = models.unet.to(device).float()
     if cfg.model.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     params = select_trainable(unet, cfg.model.trainable)
