@@ -288,6 +288,29 @@ def test_decoder_fine_tunes_on_ground_truth_through_the_model_s_latents(checkpoi
     assert validation_abs_rel(exact, torch.zeros(1, 4, 12, 16), truth) < 1e-6
 
 
+def test_decoder_depth_loss_is_zero_for_an_affine_read_out_of_the_truth_and_not_for_a_wrong_one():
+    from types import SimpleNamespace
+
+    from iris_training.distill_decoder import depth_loss, ground_truth
+    from iris_training.synthetic.registered import open_synthetic
+
+    truth = ground_truth(open_synthetic("", split="train", size=3, height=48, width=64), 3)
+    # Each latent holds its scene's index, so a stand-in decoder can read out that scene's depth.
+    index = torch.arange(3, dtype=torch.float32)[:, None, None, None].expand(3, 4, 6, 8)
+    bank = {"model": index, "model_empty": index}
+
+    def student(read_out):
+        decode = lambda z, return_dict=False: (read_out(z[:, 0, 0, 0].long())[:, None].expand(-1, 3, -1, -1),)  # noqa: E731
+        return SimpleNamespace(decode=decode, config=SimpleNamespace(scaling_factor=1.0))
+
+    exact = student(lambda i: 0.7 * truth["target"][i] + 0.1)  # any scale and shift of the normalized truth
+    flipped = student(lambda i: truth["target"][i].flip(-2))  # the depth of the wrong rows
+    gen = torch.Generator().manual_seed(0)
+    for weights in ((0.0, 1.0), (0.5, 2.0)):  # (gradient, ambiguous)
+        assert float(depth_loss(exact, bank, truth, 4, 0.5, *weights, gen)) < 1e-4
+        assert float(depth_loss(flipped, bank, truth, 4, 0.5, *weights, gen)) > 0.05
+
+
 def test_ship_writes_a_float16_checkpoint_with_the_tiny_decoder(checkpoints, tmp_path):
     from iris_training.ship import main as ship
 

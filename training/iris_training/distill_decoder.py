@@ -20,9 +20,12 @@ AbsRel against the ground truth (``val_abs_rel``) instead of the distance to the
 
 Written to ``RUN_DIR``: ``tiny_decoder/`` (the student as a loadable ``AutoencoderTiny``, safetensors; its
 encoder is unused and kept minimal), ``state/`` (optimizer and progress, pickle-free, for ``--resume``) and
-``log.jsonl`` (loss and the validation depth error against the teacher per save). The latents are cached in
-``RUN_DIR/latents.safetensors``, the teacher's crops in ``teacher_targets.safetensors``. Add the result to a
-checkpoint with :func:`iris_model.components.add_tiny_decoder`.
+``log.jsonl`` (loss and the validation error per save: the depth error against the teacher, or with ``--target
+depth`` ``val_abs_rel``; the teacher's and the untrained student's AbsRel go to the log at the start). The VAE
+latents are cached in ``RUN_DIR/latents.safetensors``, the teacher's crops in ``teacher_targets.safetensors``, the
+model's own latents in ``model_latents.safetensors`` (with empty text: ``model_empty_latents.safetensors``; for
+validation ``val_model_latents.safetensors``). Add the result to a checkpoint with
+:func:`iris_model.components.add_tiny_decoder`.
 """
 
 from __future__ import annotations
@@ -96,7 +99,9 @@ def model_latents(model_dir: Path, dataset: Any, count: int, caption: bool = Tru
     out, start = [], time.time()
     for i in range(count):
         s = dataset[i]
+        # Processed at the image's own size, so that the decoded depth matches the ground truth pixel for pixel.
         out.append(pipe(s["rgb"], s["caption"] if caption else None, output_latent=True,
+                        processing_resolution=max(s["rgb"].shape[-2:]),  # rgb is [3, H, W]
                         generator=torch.Generator().manual_seed(i)).latent.float())
         if i % 50 == 0:
             logger.info("model latents %d/%d (%.0f s)", i + 1, count, time.time() - start)
@@ -140,7 +145,7 @@ def depth_loss(student: Any, bank: dict[str, torch.Tensor], truth: dict[str, tor
     pick = torch.randint(truth["target"].shape[0], (batch,), generator=gen)
     empty = torch.rand(batch, generator=gen) < empty_fraction
     z = torch.where(empty[:, None, None, None], bank["model_empty"][pick], bank["model"][pick])
-    pred = student.decode(z, return_dict=False)[0].mean(1)
+    pred = student_decode(student, z).mean(1)
     weight = None
     if ambiguous_weight != 1.0:
         weight = ambiguous_pixel_weight(truth["ambiguous"][pick], ambiguous_weight, captioned=~empty)
@@ -151,6 +156,12 @@ def depth_loss(student: Any, bank: dict[str, torch.Tensor], truth: dict[str, tor
 def teacher_decode(vae: Any, latents: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         return vae.decode(latents / float(vae.config.scaling_factor), return_dict=False)[0]
+
+
+def student_decode(student: Any, latents: torch.Tensor) -> torch.Tensor:
+    """The student's 3-channel output for (scaled, UNet-space) ``latents``, divided by its own ``scaling_factor``
+    first as the pipeline's tiny-decoder path does (1.0 for the decoders made here)."""
+    return student.decode(latents / float(student.config.scaling_factor), return_dict=False)[0]
 
 
 def draw_batch(bank: dict[str, torch.Tensor], batch: int, crop: int, rgb_fraction: float, noise: float,
@@ -179,7 +190,7 @@ def validation_error(student: Any, vae: Any, latents: torch.Tensor) -> float:
     """Mean absolute difference of the depth read-outs (in [0, 1]) of student and teacher on full latents."""
     with torch.inference_mode():
         errors = [
-            (decode_to_depth(student.decode(z[None], return_dict=False)[0])
+            (decode_to_depth(student_decode(student, z[None]))
              - decode_to_depth(teacher_decode(vae, z[None]))).abs().mean()
             for z in latents
         ]
@@ -245,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ambiguous-weight", type=float, default=1.0,
                    help="--target depth: loss weight of caption-only pixels in captioned samples")
     args = p.parse_args(argv)
+    if not 0.0 <= args.empty_fraction <= 1.0:
+        p.error(f"--empty-fraction must be in [0, 1], got {args.empty_fraction}")
+    if args.ambiguous_weight <= 0:
+        p.error(f"--ambiguous-weight must be > 0, got {args.ambiguous_weight}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -288,14 +303,15 @@ def main(argv: list[str] | None = None) -> int:
         bank["model"] = load_or_predict(out / "model_latents.safetensors", args.model_dir, train, args.scenes)
         val_bank = load_or_predict(out / "val_model_latents.safetensors", args.model_dir, val, args.val_scenes)
     if args.target == "depth":
-        bank["model_empty"] = load_or_predict(out / "model_empty_latents.safetensors", args.model_dir, train,
-                                              args.scenes, caption=False)
+        bank["model_empty"] = (load_or_predict(out / "model_empty_latents.safetensors", args.model_dir, train,
+                                               args.scenes, caption=False) if args.empty_fraction > 0
+                               else bank["model"])
         truth, val_truth = ground_truth(train, args.scenes), ground_truth(val, args.val_scenes)
         teacher_score = validation_abs_rel(lambda z: teacher_decode(vae, z), val_bank, val_truth)
         logger.info("validation AbsRel with the VAE decoder (the teacher): %.4f", teacher_score)
         if progress["step"] == 0:
             student.eval()
-            start_score = validation_abs_rel(lambda z: student.decode(z, return_dict=False)[0], val_bank, val_truth)
+            start_score = validation_abs_rel(lambda z: student_decode(student, z), val_bank, val_truth)
             student.train()
             logger.info("validation AbsRel of the student before training: %.4f", start_score)
     else:
@@ -316,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             pick = torch.randint(pairs["latents"].shape[0], (args.batch,), generator=gen)
             z, target = pairs["latents"][pick], pairs["targets"][pick].float()
-            pred = student.decode(z, return_dict=False)[0]
+            pred = student_decode(student, z)
             depth_t = target.mean(1).clamp(-1, 1)
             loss = F.l1_loss(pred, target) + args.depth_weight * F.l1_loss(pred.mean(1).clamp(-1, 1), depth_t)
         optimizer.zero_grad(set_to_none=True)
@@ -328,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             student.eval()
             if args.target == "depth":
                 val_name = "val_abs_rel"
-                val_err = validation_abs_rel(lambda z: student.decode(z, return_dict=False)[0], val_bank, val_truth)
+                val_err = validation_abs_rel(lambda z: student_decode(student, z), val_bank, val_truth)
             else:
                 val_name, val_err = "val_depth_l1", validation_error(student, vae, val_bank)
             student.train()
