@@ -327,6 +327,15 @@ def test_ship_writes_a_float16_checkpoint_with_the_tiny_decoder(checkpoints, tmp
     ours = pipe(image, "a room", num_inference_steps=1, generator=torch.Generator().manual_seed(0)).depth
     theirs = reference(image, "a room", num_inference_steps=1, generator=torch.Generator().manual_seed(0)).depth
     assert np.abs(ours - theirs).max() < 1e-2  # float16 weights
+    # Shipping a model that has its own tiny decoder (here: the shipped one, into itself) keeps that decoder as
+    # it is, float32 and unchanged, and the float16 rest.
+    tiny_file = out / "tiny_decoder" / "diffusion_pytorch_model.safetensors"
+    before = load_file(str(tiny_file))
+    assert all(t.dtype == torch.float32 for t in before.values())
+    assert ship([str(out), "--out", str(out)]) == 0
+    after = load_file(str(tiny_file))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert IrisDepthPipeline.from_pretrained(out).decoder == "tiny"
 
 
 def test_iris_depth_decoder_option(checkpoints, tmp_path):

@@ -2,8 +2,8 @@
 
 ``python -m iris_training.ship runs/default_e2e_refine/model [--tiny-decoder DIR]`` stores the weights as float16
 safetensors (half the size; they load back in float32), keeps the MiniLM text encoder as a reference to its
-installed package, drops the training machine's paths from the configs, adds a distilled tiny decoder if given,
-and checks the result loads and fits the 50 MB budget. The model card (README.md) is written by hand beside it.
+installed package, drops the training machine's paths from the configs, keeps the model's tiny decoder (or adds
+the one given) in float32, and checks the result loads and fits the 50 MB budget. The model card (README.md) is written by hand beside it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 
 from iris_model import IrisDepthPipeline
-from iris_model.components import add_tiny_decoder
+from iris_model.components import TINY_DECODER, add_tiny_decoder
 from iris_model.default_model import EMBEDDED_DIR
 
 BUDGET_BYTES = 50 * 1024 * 1024
@@ -32,13 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     pipe = IrisDepthPipeline.from_pretrained(args.model)
     card = args.out / "README.md"
     saved_card = card.read_text() if card.is_file() else None
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    pipe.save_pretrained(args.out, weights_dtype=torch.float16)
-    if saved_card is not None:
-        card.write_text(saved_card)
-    if args.tiny_decoder is not None:
-        add_tiny_decoder(args.out, args.tiny_decoder)
+    # The tiny decoder is stored as it is (float32, 1.3 MB): the given one, else the model's own. Copied aside
+    # first, since the model may be the folder about to be replaced.
+    tiny_source = args.tiny_decoder or (args.model / TINY_DECODER if (args.model / TINY_DECODER).is_dir() else None)
+    with tempfile.TemporaryDirectory(prefix="iris_ship_") as tmp:
+        tiny_copy = None
+        if tiny_source is not None:
+            tiny_copy = Path(tmp) / TINY_DECODER
+            shutil.copytree(tiny_source, tiny_copy)
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        pipe.save_pretrained(args.out, weights_dtype=torch.float16)
+        if saved_card is not None:
+            card.write_text(saved_card)
+        if tiny_copy is not None:
+            add_tiny_decoder(args.out, tiny_copy)
     for config in args.out.glob("*/config.json"):
         # diffusers records where the weights were loaded from: a path on the training machine, not the user's.
         data = json.loads(config.read_text())
