@@ -3,7 +3,8 @@
 ``python -m iris_training.ship runs/default_e2e_refine/model [--tiny-decoder DIR]`` stores the weights as float16
 safetensors (half the size; they load back in float32), keeps the MiniLM text encoder as a reference to its
 installed package, drops the training machine's paths from the configs, keeps the model's tiny decoder (or adds
-the one given) in float32, and checks the result loads and fits the 50 MB budget. The model card (README.md) is written by hand beside it.
+the one given) in float32, and checks the result loads and fits the 50 MB budget. The model card (README.md) is
+written by hand beside it.
 """
 
 from __future__ import annotations
