@@ -142,7 +142,7 @@ class OptimConfig:
     depth_target_quantile: float = 0.02
     #: E2E-FT depth loss: the frozen decoder the predicted latent goes through: the VAE's (``vae``) or the
     #: starting checkpoint's tiny decoder (``tiny``; the saved model then decodes with it by default). Train
-    #: through the decoder the model will run with; a step is also cheaper (stage 10: 2.3 s on two CPU
+    #: through the decoder the model will run with; a step is also cheaper (stage 10: 1.5-2.3 s on two CPU
     #: threads, against stage 9's 3.7 through the VAE, which also encoded the depth each step, since dropped).
     e2e_decoder: Literal["vae", "tiny"] = "vae"
     text_cache_size: int = 2048
