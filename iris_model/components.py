@@ -215,6 +215,8 @@ class TorchComponents:
         """Write the three weight-carrying components (safetensors); external ones as references only.
 
         ``weights_dtype=torch.float16`` stores half-size files; they load back in float32 unless asked otherwise.
+        The tiny decoder, when there is one, is stored as it is: it is small (about 1 MB), and halving it
+        would only round the decoder the model runs with.
         """
         modules = [("unet", self.unet), ("vae", self.vae), ("text_encoder", self.text_encoder)]
         if self.tiny_decoder is not None:
@@ -225,7 +227,8 @@ class TorchComponents:
                 target.mkdir(parents=True, exist_ok=True)
                 (target / EXTERNAL_REF).write_text(json.dumps(self.external_refs[name], indent=2) + "\n")
                 continue
-            if weights_dtype is not None and weights_dtype != next(module.parameters()).dtype:
+            cast = weights_dtype is not None and name != TINY_DECODER
+            if cast and weights_dtype != next(module.parameters()).dtype:
                 module = copy.deepcopy(module).to(weights_dtype)
             module.save_pretrained(str(target), safe_serialization=True)
 

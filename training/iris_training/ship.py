@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from iris_model import IrisDepthPipeline
-from iris_model.components import TINY_DECODER, add_tiny_decoder
+from iris_model.components import add_tiny_decoder
 from iris_model.default_model import EMBEDDED_DIR
 
 BUDGET_BYTES = 50 * 1024 * 1024
@@ -34,21 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     pipe = IrisDepthPipeline.from_pretrained(args.model)
     card = args.out / "README.md"
     saved_card = card.read_text() if card.is_file() else None
-    # The tiny decoder is stored as it is (float32, 1.3 MB): the given one, else the model's own. Copied aside
-    # first, since the model may be the folder about to be replaced.
-    tiny_source = args.tiny_decoder or (args.model / TINY_DECODER if (args.model / TINY_DECODER).is_dir() else None)
-    with tempfile.TemporaryDirectory(prefix="iris_ship_") as tmp:
-        tiny_copy = None
-        if tiny_source is not None:
-            tiny_copy = Path(tmp) / TINY_DECODER
-            shutil.copytree(tiny_source, tiny_copy)
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        pipe.save_pretrained(args.out, weights_dtype=torch.float16)
-        if saved_card is not None:
-            card.write_text(saved_card)
-        if tiny_copy is not None:
-            add_tiny_decoder(args.out, tiny_copy)
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    pipe.save_pretrained(args.out, weights_dtype=torch.float16)  # the model's own tiny decoder stays float32
+    if saved_card is not None:
+        card.write_text(saved_card)
+    if args.tiny_decoder is not None:
+        add_tiny_decoder(args.out, args.tiny_decoder)
     for config in args.out.glob("*/config.json"):
         # diffusers records where the weights were loaded from: a path on the training machine, not the user's.
         data = json.loads(config.read_text())
