@@ -51,6 +51,8 @@ setup(
         "transformers>=4.46",
         "safetensors>=0.4",
         "scipy>=1.10",
+        # DIS optical flow for the stream's motion compensation (iris_model.streaming); headless: no GUI libraries.
+        "opencv-python-headless>=4.5",
         "pillow>=10",
         "tqdm>=4.60",
         "pyyaml>=6",

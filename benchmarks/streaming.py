@@ -7,10 +7,14 @@ turn-into-a-new-room in turn) of ``--frames`` frames each, with the embedded def
 - ``off``: every frame on its own (the same seed each frame, as the node runs today), the model's per-frame
   [0, 1] depth;
 - ``stream``: :class:`iris_model.streaming.DepthStream` with its defaults (diffusers' 0.9 / 0.1 latent blend,
-  stable scale, motion-compensated fusion);
+  stable scale, fusion along the optical flow);
 - with ``--ablations``, at the default steps only: ``renoise`` (partial re-noising instead of the blend),
   ``nowarm`` (no warm start), ``nofuse`` (no fusion: warm start and stable scale only), ``nomotion`` (fusion
-  without motion compensation).
+  without motion compensation), ``shift`` (a global image shift instead of the optical flow);
+- with ``--true-motion``: the default stream given the exact image motion (from the true depth and poses), a
+  ceiling for any pose-blind motion estimate;
+- with ``--pose``: metric depth from a simulated scan, filtered over time, and fused along the true camera
+  motion (``sparse``, ``sparse+stream``, ``sparse+pose``; docs/streaming.md).
 
 Scores per segment of a sequence (a turn's cut starts a new one), averaged over segments:
 TAE (Video Depth Anything's, with the ground-truth poses, after one depth alignment per segment), AbsRel and
@@ -41,25 +45,54 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
+#: The default stream given the exact image motion of the synthetic video (``--true-motion``): a ceiling for
+#: any pose-blind motion estimate.
+TRUE_MOTION = "stream(true motion)"
+#: The stream variant whose relative depth ``sparse+stream`` fits to the scan, as the node's ``sparse_aligned``.
+SPARSE_STREAM = "stream(sparse_aligned)"
+
 ABLATIONS = {
     "renoise": {"warm_start": "renoise"},
     "nowarm": {"warm_start": "none"},
     "nofuse": {"depth_smoothing": 0.0, "static_smoothing": 0.0},
-    "nomotion": {"motion_compensation": False},
+    "nomotion": {"motion_compensation": "none"},
+    "shift": {"motion_compensation": "shift"},
 }
+
+
+def true_flow(prev, cur) -> np.ndarray:
+    """The exact backward image motion from frame ``cur`` to frame ``prev`` of a synthetic sequence:
+    ``[H, W, 2]`` float32 ``(dx, dy)`` (:func:`iris_model.streaming.image_flow`'s convention), from ``cur``'s true
+    depth and the two true poses (back-project, move into ``prev``'s camera, project); NaN where ``cur`` has no
+    true depth or the point is behind ``prev``'s camera. Occlusions are not removed: a pixel that ``prev`` saw
+    behind something still points there (the stream's agreement test leaves such pixels alone)."""
+    k = np.asarray(cur.intrinsics, dtype=np.float64)
+    h, w = cur.depth.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    z = np.where(cur.valid & (cur.depth > 0), cur.depth, np.nan)
+    pts = np.stack([(xs - k[0, 2]) / k[0, 0] * z, (ys - k[1, 2]) / k[1, 1] * z, z], axis=-1)
+    t = np.linalg.inv(prev.pose) @ cur.pose  # cur camera -> prev camera
+    q = pts @ t[:3, :3].T + t[:3, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ahead = q[..., 2] > 1e-6
+        u = np.where(ahead, k[0, 0] * q[..., 0] / q[..., 2] + k[0, 2], np.nan)
+        v = np.where(ahead, k[1, 1] * q[..., 1] / q[..., 2] + k[1, 2], np.nan)
+    return np.stack([u - xs, v - ys], axis=-1).astype(np.float32)
 
 
 def _run_mode(pipe, mode: str, steps: int, frames, seed: int, resolution: int | None, overrides: dict | None = None):
     """Depth per frame of one sequence in one mode (``off``, or a stream with ``overrides`` of its
-    :class:`StreamConfig`); (depths, ms per frame, bookkeeping s, model s)."""
+    :class:`StreamConfig`; ``TRUE_MOTION``: the default stream given the exact image motion, :func:`true_flow`);
+    (depths, ms per frame, bookkeeping s, model s)."""
     import torch
 
     from iris_model.streaming import DepthStream, StreamConfig
 
     stream = None if mode == "off" else DepthStream(pipe, StreamConfig(**(overrides or {})), seed=seed)
     depths, times, book, model = [], [], 0.0, 0.0
-    for f in frames:
+    for i, f in enumerate(frames):
         image = np.clip(f.rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        flow = true_flow(frames[i - 1], f) if mode == TRUE_MOTION and i > 0 else None
         t0 = time.perf_counter()
         if stream is None:
             out = pipe(image, f.caption, num_inference_steps=steps, processing_resolution=resolution,
@@ -67,7 +100,7 @@ def _run_mode(pipe, mode: str, steps: int, frames, seed: int, resolution: int | 
             depth = out.depth[0]
         else:
             frame = stream(image, f.caption, f.stamp_s, num_inference_steps=steps,
-                           processing_resolution=resolution)
+                           processing_resolution=resolution, flow=flow)
             depth = frame.depth
             stats = stream.stats()
             book += float(stats["bookkeeping_ms"]) / 1e3
@@ -255,9 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", default=None, help="PNG of per-frame scale and AbsRel over one sequence")
     ap.add_argument("--plot-sequence", type=int, default=0)
     ap.add_argument("--save-depths", action="store_true", help="with --out: every prediction (float16 .npz)")
+    ap.add_argument("--true-motion", action="store_true",
+                    help="also the default stream given the exact image motion from the true depth and poses "
+                         "(a ceiling for the stream's own optical flow)")
     ap.add_argument("--pose", action="store_true",
-                    help="also metric depth from a simulated 16-line scan per frame (sparse), the stream's depths "
-                         "with those fits filtered over time as the node's stream does (sparse+stream), and sparse "
+                    help="also metric depth from a simulated 16-line scan per frame (sparse), the depths of the stream "
+                         "the node runs under sparse_aligned with those fits filtered over time as it does "
+                         "(sparse+stream), and sparse "
                          "fused along the true camera motion by PoseFusion (sparse+pose)")
     ap.add_argument("--pose-sweep", default="",
                     help="with --pose: also PoseFusion at these space-separated 'weight,tolerance[,nearer_tolerance]' "
@@ -305,7 +342,13 @@ def main(argv: list[str] | None = None) -> int:
           f"generated in {gen_s:.1f} s; model {args.model_dir or 'embedded default'}, "
           f"processing resolution {args.resolution or pipe.default_processing_resolution}", flush=True)
 
+    from iris_model.streaming import SPARSE_FIT_SCALE_RELAX
+
     variants = {"stream": {}, **(ABLATIONS if args.ablations else {}), **stream_sweep}  # stream -> overrides
+    if args.pose:  # the stream the node runs under sparse_aligned fits (iris_ros.processing.stream_config_for)
+        variants[SPARSE_STREAM] = {"scale_relax": SPARSE_FIT_SCALE_RELAX}
+    if args.true_motion:
+        variants[TRUE_MOTION] = {}
     configs = [(m, k) for m in modes for k in steps_list]
     configs += [(m, default_steps) for m in variants if m != "stream"]
     if not args.no_double:
@@ -314,14 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     plot_data: dict[str, dict[str, list[float]]] = {}
     segments: dict[str, list[dict[str, float]]] = {}
     off_depths: list[list[np.ndarray]] = []  # off at the default steps, for --pose
-    stream_depths: list[list[np.ndarray]] = []  # stream at the default steps, for --pose's sparse+stream
+    stream_depths: list[list[np.ndarray]] = []  # SPARSE_STREAM at the default steps, for --pose's sparse+stream
     for mode, steps in configs:
         scores, times, book, model = [], [], 0.0, 0.0
         saved, jumps = [], []
         for i, seq in enumerate(seqs):
             frames = list(seq.frames)
             depths, t, b, md = _run_mode(pipe, mode, steps, frames, args.seed, args.resolution, variants.get(mode))
-            if mode in ("off", "stream") and steps == default_steps:
+            if mode in ("off", SPARSE_STREAM) and steps == default_steps:
                 (off_depths if mode == "off" else stream_depths).append(depths)
             seg_scores = _segment_scores(depths, frames)
             jumps.append(scale_jumps(depths, frames))
@@ -378,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             results[key] = {k: float(np.mean([s[k] for s in scores])) for k in
                             ("tae", "abs_rel_frame", "abs_rel_seq", "delta1_frame", "delta1_seq")}
             results[key]["tae_median"] = float(np.median([s["tae"] for s in scores]))
-            source = "stream" if name == "sparse+stream" else "off"
+            source = SPARSE_STREAM if name == "sparse+stream" else "off"
             results[key]["ms_per_frame"] = results[f"{source}@{default_steps}"]["ms_per_frame"]
             results[key].update(jump_stats(np.concatenate(jumps)))
         n_frames = sum(len(s.frames) for s in seqs)

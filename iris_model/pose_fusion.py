@@ -1,15 +1,16 @@
 """Temporal fusion of metric depth with the camera's known motion (odometry), ROS-free.
 
-:class:`~iris_model.streaming.DepthStream` works on relative depth and can only guess the motion between frames
-(a global image shift). A robot usually knows it: odometry or TF gives the camera's pose per frame. With depth in
-meters (the node's ``sparse_aligned`` or ``fixed_scale`` modes), the previous output can be moved into the new
-view exactly as the temporal alignment error (TAE) does it: back-projected with the intrinsics, moved by the
-relative pose, re-projected (:func:`iris_model.metrics.reproject_depth`). :class:`PoseFusion` then blends that
-warped previous output into each pixel whose new depth agrees with it, an exponential filter per surface point
-that averages the model's frame-to-frame wobble without the lag a pose-blind filter has when the camera moves
-forward (every pixel's depth shrinks). New surfaces, disocclusions and objects that moved further than the
-tolerances (no agreement) keep the new frame's depth; the tolerance is tighter for a surface nearer than before,
-so that an approaching object is never shown more than ``nearer_tolerance`` behind where the frame sees it.
+:class:`~iris_model.streaming.DepthStream` works on relative depth and sees the motion between frames only in the
+images (optical flow), not how each pixel's depth changed with it. A robot usually knows that motion: odometry or TF
+gives the camera's pose per frame. With depth in meters (the node's ``sparse_aligned`` or ``fixed_scale`` modes),
+the previous output can be moved into the new view exactly as the temporal alignment error (TAE) does it:
+back-projected with the intrinsics, moved by the relative pose, re-projected
+(:func:`iris_model.metrics.reproject_depth`). :class:`PoseFusion` then blends that warped previous output into each
+pixel whose new depth agrees with it, an exponential filter per surface point that averages the model's
+frame-to-frame wobble without the lag a pose-blind filter has when the camera moves forward (every pixel's depth
+shrinks). New surfaces, disocclusions and objects that moved further than the tolerances (no agreement) keep the new
+frame's depth; the tolerance is tighter for a surface nearer than before, so that an approaching object is never
+shown more than ``nearer_tolerance`` behind where the frame sees it.
 
 Units: depth in meters, planar (z in the camera optical frame: x right, y down, z forward); poses are 4x4
 camera-to-world transforms of that optical frame (REP 103/105: e.g. ``odom -> camera_optical_frame``); stamps in

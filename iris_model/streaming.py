@@ -14,13 +14,14 @@ camera stream, the previous frame's final depth latent, its output depth and the
   same fixed noise.
 - **A stable output scale**: the pipeline normalizes each frame to its own [0, 1] range, so the scale jumps when
   the nearest or farthest thing in view changes. Instead each frame's raw depth is aligned to the previous
-  output with a robust affine fit on the pixels that agree, and the mapping relaxes slowly toward the model's
-  own scale (a low-pass filter of the per-frame scales); the first frame after a reset keeps the model's [0, 1].
-- **Temporal fusion**: the previous output, moved by the image motion (a global shift by phase correlation),
-  is blended into the pixels whose aligned depth agrees with it (an exponential filter per pixel), which
-  averages out the model's frame-to-frame wobble. Where the (motion-compensated) image did not change, the
-  previous output is held harder (``static_smoothing``): the model's prediction of unchanged surroundings
-  changes shape when something else in view moves, which no affine alignment can undo.
+  output with a robust affine fit on the pixels that agree, and the mapping relaxes toward the model's own
+  scale (a low-pass filter of the per-frame scales); the first frame after a reset keeps the model's [0, 1].
+- **Temporal fusion**: the previous output, moved by the image motion (dense optical flow between the two images,
+  OpenCV's DIS; or a global shift by phase correlation), is blended into the pixels whose aligned depth agrees with
+  it (an exponential filter per pixel), which averages out the model's frame-to-frame wobble. Where the
+  (motion-compensated) image did not change, the previous output is held harder (``static_smoothing``): the model's
+  prediction of unchanged surroundings changes shape when something else in view moves, which no affine alignment
+  can undo.
 - **Resets** before a frame whose description, steps, ensemble size, processing resolution or image size
   differs from the previous frame's, after a stamp gap longer than ``max_gap_s`` or a stamp that goes
   backwards, and on a scene cut (a large change of the image, or too few pixels whose depth agrees).
@@ -33,12 +34,14 @@ Depth here is relative (unitless, larger is farther) until a caller maps it to m
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -50,7 +53,15 @@ from .text import normalize_text
 
 WarmStart = Literal["renoise", "blend", "none"]
 WARM_STARTS: tuple[str, ...] = ("renoise", "blend", "none")
+MotionCompensation = Literal["flow", "shift", "none"]
+MOTION_COMPENSATIONS: tuple[str, ...] = ("flow", "shift", "none")
 RESET_REASONS: tuple[str, ...] = ("first", "description", "scene_cut", "gap", "parameters", "manual")
+
+
+#: ``StreamConfig.scale_relax`` for a stream whose output is made metric by per-frame sparse-depth fits filtered
+#: over time (:class:`ScaleShiftFilter`; the node's ``sparse_aligned``): there the fits set the scale, and a
+#: steadier relative scale under them gave a lower TAE on validation video than the default (docs/streaming.md).
+SPARSE_FIT_SCALE_RELAX = 0.05
 
 
 def _check_range(name: str, value: float, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> None:
@@ -92,34 +103,43 @@ class StreamConfig:
             two consecutive images (values in [0, 1]) exceeds this.
         max_gap_s: a stamp gap longer than this (seconds) resets the stream.
         fit_grid: the alignment is fitted on about this many columns x rows of pixels (strided samples).
-        motion_compensation: shift the previous output by the image motion between the two frames (a global
-            translation found by phase correlation of grey images about 128 pixels wide) before aligning and
-            fusing, so that pixels are compared with what they saw in the previous frame while the camera pans.
+        motion_compensation: how the previous output is moved into this frame's view before aligning and
+            fusing, so that each pixel is compared with what it saw in the previous frame while the camera
+            moves: ``"flow"`` (the default) samples it along the dense optical flow between the two grey
+            images about 128 pixels wide (:func:`image_flow`), which follows a walk forward (the image
+            expands), an orbit and parallax as well as a pan; ``"shift"`` moves it by one global translation
+            (:func:`image_shift`, phase correlation), which follows a pan only; ``"none"`` leaves it in place.
         static_smoothing: the fusion's weight in [0, 1) in the agreeing pixels whose image did not change.
             A static room with a ball moving in front of it: the model's depth of the room drifts as the ball
             comes nearer; holding those pixels keeps the stream's scale steadier than the per-frame one.
         static_tolerance: a pixel's image did not change when its grey value (in [0, 1], on the motion
             estimation's strided grid, after the motion compensation) moved by at most this.
+
+    The fusion and scale defaults were chosen on validation video (``benchmarks/streaming.py --split val``,
+    docs/streaming.md).
     """
 
     warm_start: WarmStart = "blend"
     strength: float = 0.5
     blend_weight: float = 0.1
-    scale_relax: float = 0.05
+    scale_relax: float = 0.5
     depth_smoothing: float = 0.6
-    fuse_tolerance: float = 0.15
+    fuse_tolerance: float = 0.3
     agree_tolerance: float = 0.05
     min_agree_fraction: float = 0.3
     cut_threshold: float = 0.15
     max_gap_s: float = 1.0
     fit_grid: tuple[int, int] = (32, 24)
-    motion_compensation: bool = True
+    motion_compensation: MotionCompensation = "flow"
     static_smoothing: float = 0.5
     static_tolerance: float = 0.02
 
     def __post_init__(self) -> None:
         if self.warm_start not in WARM_STARTS:
             raise InputError(f"warm_start must be one of {WARM_STARTS}, got {self.warm_start!r}")
+        if self.motion_compensation not in MOTION_COMPENSATIONS:
+            raise InputError(
+                f"motion_compensation must be one of {MOTION_COMPENSATIONS}, got {self.motion_compensation!r}")
         _check_range("strength", self.strength, 0.0, 1.0, lo_open=True)
         _check_range("blend_weight", self.blend_weight, 0.0, 1.0)
         _check_range("scale_relax", self.scale_relax, 0.0, 1.0, hi_open=True)
@@ -219,6 +239,51 @@ def image_shift(prev: np.ndarray, cur: np.ndarray) -> tuple[int, int]:
     return (int(dy) - h if dy > h // 2 else int(dy)), (int(dx) - w if dx > w // 2 else int(dx))
 
 
+def image_flow(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Dense optical flow ``[h, w, 2]`` float32 ``(dx, dy)`` from ``cur`` back to ``prev`` (grey, same shape).
+
+    Pixel ``(y, x)`` of ``cur`` shows what ``prev`` shows at ``(y + dy, x + dx)``. OpenCV's DIS optical flow
+    (Kroeger et al., ECCV 2016), preset ``FAST``: about 0.2 ms for a 128 x 96 pair on this CPU (``MEDIUM``,
+    five times slower, and ``ULTRAFAST`` gave the same stream TAE on validation video).
+    """
+    def u8(grey: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.clip(grey + 0.5, 0, 255).astype(np.uint8))
+
+    # A new instance per call (creating one takes microseconds): OpenCV's algorithm objects are not thread-safe.
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    return dis.calc(u8(cur), u8(prev), None)
+
+
+def warp_by_flow(array: np.ndarray, flow: np.ndarray, stride: int = 1) -> np.ndarray:
+    """``array`` (``[H, W]``) moved into the view of the image the backward ``flow`` starts from; NaN outside.
+
+    ``flow`` is :func:`image_flow`'s, computed on images sampled every ``stride`` pixels from ``array``'s
+    resolution (its pixel ``(i, j)`` is ``array``'s ``(i * stride, j * stride)``); it is interpolated to
+    ``array``'s size and scaled by ``stride``. Bilinear sampling (a pixel on a depth edge mixes the two sides;
+    the fusion's agreement test leaves such pixels alone).
+    """
+    h, w = array.shape
+    if stride != 1:
+        # cv2.resize aligns pixel centres, so a pixel reads the coarse flow up to stride / 2 pixels from where
+        # its strided sample lies: a sub-pixel error for a smooth flow, at a sixth of an exact warpAffine's cost.
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow *= np.float32(stride)
+    else:
+        flow = flow.copy()
+    flow += _pixel_grid(h, w)  # the flow becomes the sampling position
+    return cv2.remap(np.asarray(array, dtype=np.float32), flow, None, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """Read-only float32 ``[H, W, 2]`` pixel coordinates ``(x, y)`` (cached: a stream keeps one image size)."""
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid = np.stack([xs, ys], axis=-1)
+    grid.flags.writeable = False
+    return grid
+
+
 def shift_image(array: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """``array`` moved by ``(dy, dx)`` pixels (content at (y, x) goes to (y + dy, x + dx)); NaN where uncovered."""
     out = np.full(array.shape, np.nan, dtype=np.float32)
@@ -314,18 +379,29 @@ class DepthStream:
         ensemble_size: int = 1,
         processing_resolution: int | None = None,
         cancel: Callable[[], bool] | None = None,
+        flow: np.ndarray | None = None,
     ) -> StreamFrame:
         """Depth of the next frame (``image``: ``H x W x 3`` RGB, uint8; ``stamp_s``: seconds).
 
         A change of text, steps, ensemble, resolution or image size, a stamp gap > ``max_gap_s``, a stamp that
         goes backwards, or a scene cut resets the state before this frame (reported in ``reset_reason``).
         The state changes only when the frame succeeds: a cancelled or failed frame leaves it as it was.
+
+        ``flow``: the image motion since the previous frame when the caller knows it better than the stream's
+        own estimate (a GPU optical-flow node, or the ground truth in ``benchmarks/streaming.py --true-motion``):
+        ``[H, W, 2]`` float32 backward flow ``(dx, dy)`` in pixels at the image's size, as :func:`image_flow`
+        gives it (pixel ``(y, x)`` shows what the previous image showed at ``(y + dy, x + dx)``); NaN where
+        unknown. It replaces ``motion_compensation`` for this frame.
         """
         t_call = time.perf_counter()
         cfg = self.config
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"image must be H x W x 3 RGB, got shape {image.shape}")
+        if flow is not None:
+            flow = np.asarray(flow, dtype=np.float32)
+            if flow.shape != (*image.shape[:2], 2):
+                raise InputError(f"flow must be H x W x 2 at the image's size {image.shape[:2]}, got {flow.shape}")
         stamp = float(stamp_s)
         if not math.isfinite(stamp):
             raise InputError(f"stamp must be finite, got {stamp_s!r}")
@@ -365,18 +441,14 @@ class DepthStream:
             self._noise = self._fixed_noise(tuple(latent.shape))
 
         scale, shift, agree = 1.0, 0.0, 1.0
-        shift_px = (0, 0)  # the image motion since the previous frame, in grey-image pixels
         if warm is not None:
-            prev_depth = warm.depth
-            if cfg.motion_compensation:
-                shift_px = image_shift(warm.grey, grey)
-                prev_depth = shift_image(prev_depth, shift_px[0] * stride, shift_px[1] * stride)
+            prev_depth, prev_grey = self._move_previous(warm, grey, stride, flow)
             scale, shift, agree = self._align(raw, warm, prev_depth)
             if agree < cfg.min_agree_fraction or not scale > 0:
                 reason, scale, shift = "scene_cut", 1.0, 0.0
         depth = raw if reason is not None else (raw * np.float32(scale) + np.float32(shift)).astype(np.float32)
         if reason is None and warm is not None and (cfg.depth_smoothing > 0 or cfg.static_smoothing > 0):
-            depth = self._fuse(depth, prev_depth, self._static_mask(warm.grey, grey, stride, shift_px, raw.shape))
+            depth = self._fuse(depth, prev_depth, self._static_mask(prev_grey, grey, stride, raw.shape))
 
         c = self._counters
         c.frames += 1
@@ -433,19 +505,35 @@ class DepthStream:
         return (1.0 - w) * scale + w, (1.0 - w) * shift, agree
 
 
-    def _static_mask(
-        self, prev_grey: np.ndarray, grey: np.ndarray, stride: int, shift_px: tuple[int, int], shape: tuple[int, ...]
-    ) -> np.ndarray:
-        """``[H, W]`` bool: pixels whose (motion-compensated) grey value changed by at most ``static_tolerance``.
+    def _move_previous(self, prev: _State, grey: np.ndarray, stride: int, flow: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The previous output (``[H, W]``) and grey image (the motion grid's) moved into this frame's view by
+        the caller's ``flow`` or the image motion (``motion_compensation``); NaN where the previous frame did
+        not see."""
+        mode = self.config.motion_compensation
+        if flow is not None:
+            flow = np.where(np.isfinite(flow), flow, np.float32(-1e6))  # unknown: sampled outside, so NaN
+            grid = flow[::stride, ::stride][: grey.shape[0], : grey.shape[1]] / np.float32(stride)
+            return warp_by_flow(prev.depth, flow), warp_by_flow(prev.grey, np.ascontiguousarray(grid))
+        if mode == "flow":
+            flow = image_flow(prev.grey, grey)
+            return warp_by_flow(prev.depth, flow, stride), warp_by_flow(prev.grey, flow)
+        if mode == "shift":
+            dy, dx = image_shift(prev.grey, grey)
+            return shift_image(prev.depth, dy * stride, dx * stride), shift_image(prev.grey, dy, dx)
+        return prev.depth, prev.grey
+
+    def _static_mask(self, moved_grey: np.ndarray, grey: np.ndarray, stride: int, shape: tuple[int, ...]) -> np.ndarray:
+        """``[H, W]`` bool: pixels whose grey value changed by at most ``static_tolerance`` from the previous
+        image's moved into this view (``moved_grey``, NaN where uncovered: not static).
 
         There the scene did not change, so its depth should not either: the fusion holds the previous output
         there with ``static_smoothing`` (the model's own prediction of unchanged surroundings drifts when
         something else in view moves, and a per-frame affine alignment cannot undo a change of shape).
         """
         cfg = self.config
-        moved = shift_image(prev_grey, *shift_px)
         with np.errstate(invalid="ignore"):
-            static = np.abs(grey - moved) <= np.float32(cfg.static_tolerance * 255.0)  # NaN (uncovered): False
+            static = np.abs(grey - moved_grey) <= np.float32(cfg.static_tolerance * 255.0)  # NaN: False
         full = np.repeat(np.repeat(static, stride, axis=0), stride, axis=1)
         h, w = shape[0], shape[1]
         if full.shape[0] < h or full.shape[1] < w:  # strided sampling leaves a partial last block
@@ -459,13 +547,16 @@ class DepthStream:
         ``depth_smoothing`` elsewhere.
         """
         cfg = self.config
-        if not np.isfinite(prev).any():
+        hi, lo = float(np.fmax.reduce(prev, axis=None)), float(np.fmin.reduce(prev, axis=None))  # NaN-skipping
+        if not math.isfinite(hi):
             return depth
-        tol = np.float32(cfg.fuse_tolerance * float(np.nanmax(prev) - np.nanmin(prev)))
+        tol = np.float32(cfg.fuse_tolerance * (hi - lo))
         diff = prev - depth
         agree = np.abs(diff) < tol  # False where prev is NaN (not covered after the motion)
-        weight = np.where(static, np.float32(cfg.static_smoothing), np.float32(cfg.depth_smoothing))
-        return np.where(agree, depth + weight * diff, depth).astype(np.float32)
+        diff *= np.where(static, np.float32(cfg.static_smoothing), np.float32(cfg.depth_smoothing))
+        out = np.array(depth, dtype=np.float32)
+        np.add(out, diff, out=out, where=agree)
+        return out
 
 
 class ScaleShiftFilter:

@@ -38,7 +38,7 @@ from iris_model.colorize import colorize_depth
 from iris_model.errors import InputError, IrisError, NonFiniteOutputError
 from iris_model.geometry import affine_to_metric, fit_scale_shift
 from iris_model.pose_fusion import PoseFusion
-from iris_model.streaming import DepthStream, ScaleShiftFilter
+from iris_model.streaming import SPARSE_FIT_SCALE_RELAX, DepthStream, ScaleShiftFilter, StreamConfig
 
 from .camera_info import CameraGeometry
 from .camera_pose import StampedPose
@@ -55,6 +55,16 @@ PoseSource = StampedPose | Callable[[], "StampedPose | None"] | None
 #: The depth image's intrinsics for pose fusion: a :class:`CameraGeometry`, ``None``, or a callable returning
 #: either (called after the model ran, like the others).
 CameraSource = CameraGeometry | Callable[[], "CameraGeometry | None"] | None
+
+
+def stream_config_for(depth_mode: str) -> StreamConfig:
+    """The :class:`~iris_model.streaming.StreamConfig` of ``temporal_mode: stream`` in ``depth_mode``.
+
+    In ``sparse_aligned`` the per-frame sparse fits set the metric scale and :class:`ScaleShiftFilter` smooths
+    them, so the stream keeps its relative scale steady (:data:`~iris_model.streaming.SPARSE_FIT_SCALE_RELAX`);
+    elsewhere the stream's scale is the published one and follows the model's own more closely (the default).
+    """
+    return StreamConfig(scale_relax=SPARSE_FIT_SCALE_RELAX) if depth_mode == "sparse_aligned" else StreamConfig()
 
 
 class FrameRejected(IrisError):  # noqa: N818 - a frame that is not published, not a failure of the code
@@ -181,11 +191,14 @@ class FrameProcessor:
         cancel: Callable[[], bool] | None,
     ) -> tuple[np.ndarray, str | None]:
         """The stream's depth (relative, on its stable scale) and why it reset before this frame, if it did."""
+        stream_config = stream_config_for(cfg.depth_mode)
         if self.stream is None or self.stream.seed != cfg.seed:
             restarted = self.stream is not None
-            self.stream = DepthStream(self.pipeline, seed=cfg.seed)
+            self.stream = DepthStream(self.pipeline, stream_config, seed=cfg.seed)
             if restarted:
                 self.stream.reset("parameters")
+        # A depth_mode switch changes only how the scale relaxes from here on: the state stays valid.
+        self.stream.config = stream_config
         frame = self.stream(
             as_rgb8(image),
             description or None,

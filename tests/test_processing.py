@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from iris_model.errors import NonFiniteOutputError
+from iris_model.streaming import SPARSE_FIT_SCALE_RELAX, StreamConfig
 from iris_model.testing import make_tiny_pipeline
 from iris_ros.camera_info import CameraInfoFields, camera_geometry
 from iris_ros.cloud_packing import unpack_cloud
@@ -158,6 +159,8 @@ def test_stream_mode_filters_sparse_fits_and_rejects_an_outlier_fit(pipe, rgb) -
     # scan of 3 * rel + 1 fits scale 3; a misregistered scan claiming 9 * rel + 1 is an outlier fit.
     first = proc(rgb, "", 20.1, None, sparse(3.0, 1.0), cfg)
     assert first.reset_reason is None and first.scale == pytest.approx(3.0, rel=0.05)
+    # under sparse fits the stream keeps its relative scale steadier than in relative mode
+    assert proc.stream.config.scale_relax == SPARSE_FIT_SCALE_RELAX < StreamConfig().scale_relax
     outlier = proc(rgb, "", 20.2, None, sparse(9.0, 1.0), cfg)
     assert outlier.scale == pytest.approx(first.scale) and outlier.shift == pytest.approx(first.shift)
     assert proc.stats()["stream_sparse_fits_rejected"] == "1"

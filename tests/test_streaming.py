@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,9 +17,11 @@ from iris_model.streaming import (
     DepthStream,
     ScaleShiftFilter,
     StreamConfig,
+    image_flow,
     image_shift,
     robust_affine_fit,
     shift_image,
+    warp_by_flow,
 )
 
 TEXT = "a corridor with a red box on the left"
@@ -310,7 +313,7 @@ def test_fusion_holds_pixels_whose_image_did_not_change_harder():
         images.append(img)
     moving, static = 0.3, 0.9
     cfg = StreamConfig(warm_start="none", depth_smoothing=moving, static_smoothing=static, scale_relax=0.0,
-                       motion_compensation=False)
+                       motion_compensation="none")
     stream = DepthStream(_StubPipeline(depths), cfg)
     frames = [stream(img, TEXT, 0.05 * i, num_inference_steps=1) for i, img in enumerate(images)]
     assert all(f.reset_reason is None for f in frames[1:])
@@ -330,24 +333,79 @@ def test_image_shift_finds_a_pan_and_shift_image_moves_content():
     assert np.array_equal(out[1:, :2], a[:2, 2:]) and np.isnan(out[0]).all() and np.isnan(out[:, 2:]).all()
 
 
-def test_motion_compensation_keeps_a_pan_sharp():
+def _fused_error(views: list[tuple[np.ndarray, np.ndarray]], motion: str) -> float:
+    """AbsRel of a stream's last fused depth, affinely aligned to the last view's true depth."""
+    cfg = StreamConfig(warm_start="none", motion_compensation=motion, scale_relax=0.0, fuse_tolerance=1.0)
+    stream = DepthStream(_StubPipeline([d for _, d in views]), cfg)
+    frames = [stream(img, TEXT, 0.1 * i, num_inference_steps=1) for i, (img, _) in enumerate(views)]
+    if motion != "none":  # without motion compensation the pan may read as a cut
+        assert all(f.reset_reason is None for f in frames[1:])
+    return _abs_rel_after_alignment(frames[-1].depth, views[-1][1])
+
+
+def _abs_rel_after_alignment(d: np.ndarray, truth: np.ndarray) -> float:
+    a = np.stack([d.ravel(), np.ones(d.size)], axis=1)
+    coef, *_ = np.linalg.lstsq(a, truth.ravel(), rcond=None)
+    return float(np.mean(np.abs(a @ coef - truth.ravel()) / truth.ravel()))
+
+
+@pytest.mark.parametrize("motion", ["flow", "shift"])
+def test_motion_compensation_keeps_a_pan_sharp(motion):
     # the camera pans: image and depth move 4 px a frame; the fused depth must follow the content
     rng = np.random.default_rng(2)
     wide_depth = np.kron(2.0 + 4.0 * rng.random((6, 20)), np.ones((8, 8)))
     wide_image = np.kron(rng.integers(0, 256, (6, 20, 3)), np.ones((8, 8, 1))).astype(np.uint8)
     views = [(wide_image[:, 4 * i : 4 * i + 64], wide_depth[:, 4 * i : 4 * i + 64]) for i in range(8)]
-
-    def last_error(mc: bool) -> float:
-        cfg = StreamConfig(warm_start="none", motion_compensation=mc, scale_relax=0.0, fuse_tolerance=1.0)
-        stream = DepthStream(_StubPipeline([d for _, d in views]), cfg)
-        frames = [stream(img, TEXT, 0.1 * i, num_inference_steps=1) for i, (img, _) in enumerate(views)]
-        d, truth = frames[-1].depth, views[-1][1]
-        a = np.stack([d.ravel(), np.ones(d.size)], axis=1)
-        coef, *_ = np.linalg.lstsq(a, truth.ravel(), rcond=None)
-        return float(np.mean(np.abs(a @ coef - truth.ravel()) / truth.ravel()))
-
-    sharp, smeared = last_error(True), last_error(False)
+    sharp, smeared = _fused_error(views, motion), _fused_error(views, "none")
     assert sharp < 0.02 and smeared > 3 * sharp
+
+
+def test_flow_compensation_follows_a_walk_forward_that_a_global_shift_cannot():
+    # walking toward a wall: each view is the previous one magnified by 4 % about the centre (the image
+    # expands, no single shift matches it); the depth patches are the wall's, magnified the same way
+    rng = np.random.default_rng(4)
+    size = (128, 96)
+    base = cv2.resize(rng.integers(0, 256, (12, 16, 3)).astype(np.uint8), size, interpolation=cv2.INTER_CUBIC)
+    base_depth = cv2.resize(2.0 + 4.0 * rng.random((6, 8)), size, interpolation=cv2.INTER_NEAREST)
+
+    def view(array: np.ndarray, zoom: float, interpolation: int) -> np.ndarray:
+        m = cv2.getRotationMatrix2D((size[0] / 2 - 0.5, size[1] / 2 - 0.5), 0.0, zoom)
+        return cv2.warpAffine(array, m, size, flags=interpolation, borderMode=cv2.BORDER_REFLECT)
+
+    views = [(view(base, 1.04**i, cv2.INTER_LINEAR), view(base_depth, 1.04**i, cv2.INTER_NEAREST))
+             for i in range(8)]
+    flow, shift = _fused_error(views, "flow"), _fused_error(views, "shift")
+    assert flow < 0.03 and shift > 2 * flow
+    # a caller's exact flow (each pixel's source in the previous, less magnified view) replaces the estimate
+    ys, xs = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float32)
+    centre = np.array([size[0] / 2 - 0.5, size[1] / 2 - 0.5], np.float32)
+    pixels = np.stack([xs, ys], axis=-1)
+    exact = (pixels - centre) / np.float32(1.04) + centre - pixels
+    cfg = StreamConfig(warm_start="none", motion_compensation="none", scale_relax=0.0, fuse_tolerance=1.0)
+    stream = DepthStream(_StubPipeline([d for _, d in views]), cfg)
+    for i, (img, _) in enumerate(views):
+        last = stream(img, TEXT, 0.1 * i, num_inference_steps=1, flow=exact if i else None)
+    assert last.reset_reason is None
+    assert _abs_rel_after_alignment(last.depth, views[-1][1]) < 0.03
+    with pytest.raises(InputError, match="flow must be"):
+        stream(views[0][0], TEXT, 1.0, num_inference_steps=1, flow=exact[:10])
+
+
+def test_image_flow_finds_a_translation_and_warp_by_flow_moves_content_like_shift_image():
+    rng = np.random.default_rng(5)
+    prev = cv2.resize(rng.random((12, 16)).astype(np.float32), (64, 48), interpolation=cv2.INTER_CUBIC) * 255
+    cur = shift_image(prev, 2, -3)  # content moved down 2 and left 3
+    flow = image_flow(np.nan_to_num(prev), np.nan_to_num(cur))
+    inner = flow[8:-8, 8:-8].reshape(-1, 2)
+    assert np.allclose(np.median(inner, axis=0), (3.0, -2.0), atol=0.25)  # (dx, dy) back to prev
+    # at a stride of 2, a constant flow of (3, -2) grid pixels moves full-resolution content by (-6, 4)
+    depth = rng.random((40, 60)).astype(np.float32)
+    const = np.broadcast_to(np.array([3.0, -2.0], np.float32), (20, 30, 2)).copy()
+    warped = warp_by_flow(depth, const, stride=2)
+    expected = shift_image(depth, 4, -6)
+    both = np.isfinite(warped) & np.isfinite(expected)
+    assert both.mean() > 0.7 and np.allclose(warped[both], expected[both], atol=1e-5)
+    assert np.isnan(warped[:4]).all() and np.isnan(warped[:, -6:]).all()
 
 
 def test_non_finite_output_leaves_the_state_alone():
