@@ -12,7 +12,8 @@ In one process, over real DDS (Fast DDS, this machine's loopback, a ROS domain o
    one interleaved loop: ``pack_xyzrgb`` of ready points into a ``msg.data``-ready buffer (what the issue calls
    packing), and ``pack_depth_cloud``, the node's whole cloud step (back-projection + packing) from depth.
    Where a C compiler is found (``$CC`` or ``cc``), ``pack_reference.c`` (the same interleave as one C loop at
-   -O3, into the same zeroed buffer) is timed in the same loop: how far numpy is from compiled code here.
+   -O3, into the same zeroed buffer) is timed in the same loop: how far the packing (OpenCV's interleaving
+   stores) is from a plain compiled loop here.
 
 Targets: node overhead <= 10 % of model time with every output subscribed; packing <= 2x the plain copy.
 The overhead is also printed in milliseconds, to compare across models.

@@ -1,6 +1,6 @@
 /* A compiled reference for benchmarks/node.py: the XYZRGB interleave pack_xyzrgb does, as one plain C loop
- * (built with the system compiler at -O3 when one is present). It shows how close numpy's strided stores
- * come to compiled code on the machine at hand; it is not used by the node. */
+ * (built with the system compiler at -O3 when one is present). It shows how close the packing (OpenCV's
+ * interleaving stores) comes to a plain compiled loop on the machine at hand; it is not used by the node. */
 #include <stdint.h>
 #include <string.h>
 

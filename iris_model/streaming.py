@@ -131,7 +131,7 @@ class StreamConfig:
     max_gap_s: float = 1.0
     fit_grid: tuple[int, int] = (32, 24)
     motion_compensation: MotionCompensation = "flow"
-    static_smoothing: float = 0.5
+    static_smoothing: float = 0.75
     static_tolerance: float = 0.02
 
     def __post_init__(self) -> None:

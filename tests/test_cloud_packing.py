@@ -68,17 +68,28 @@ def test_xyzrgb_any_size_and_non_contiguous_colors(h: int, w: int) -> None:
 
 @pytest.mark.parametrize("little", [True, False])
 def test_colors_are_the_0x00rrggbb_word_in_either_host_byte_order(monkeypatch, little: bool) -> None:
-    """The byte stores of the rgb field give the word in the host's order; the big-endian branch is checked by
-    pretending to be a big-endian host and reading the field big-endian."""
+    """The word's value is the same on either host; the big-endian branch (which reads OpenCV's widened pixels
+    as big-endian words) is checked here by pretending to be a big-endian host."""
     import iris_ros.cloud_packing as cloud_packing
 
     monkeypatch.setattr(cloud_packing, "_LITTLE", little)
     rgb = RNG.integers(0, 256, size=(5, 7, 3)).astype(np.uint8)
-    points = np.zeros((5, 7, 4), np.float32)
-    cloud_packing._pack_rgb(rgb, points)
-    word = points.view(np.uint8).reshape(-1, 16)[:, 12:16].copy().view("<u4" if little else ">u4").reshape(5, 7)
     expected = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
-    np.testing.assert_array_equal(word, expected)
+    words = cloud_packing.color_words(rgb)
+    assert words.shape == (5, 7)
+    np.testing.assert_array_equal(words, expected)
+    np.testing.assert_array_equal(cloud_packing.color_words(rgb[::2, ::3]), expected[::2, ::3])  # strided input
+
+
+def test_nan_and_every_float_bit_pattern_survive_the_interleave() -> None:
+    """OpenCV moves the coordinates as 32-bit words: NaN, infinities, -0.0 and denormals come back bit for bit."""
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 1e-45, 3.4e38], np.float32)
+    pts = RNG.normal(size=(6, 9, 3)).astype(np.float32)
+    pts.reshape(-1)[: special.size * 8] = np.tile(special, 8)
+    pts.view(np.uint32).reshape(-1)[-1] = 0x7FC0_1234  # a NaN with a payload
+    for packed in (pack_xyz(pts), pack_xyzrgb(pts, RNG.integers(0, 256, size=(6, 9, 3)).astype(np.uint8))):
+        back = unpack_cloud(packed.fields, packed.point_step, 6, 9, packed.data)["xyz"]
+        np.testing.assert_array_equal(back.view(np.uint32), pts.view(np.uint32))
 
 
 def test_a_strided_cloud_from_depth_takes_the_colors_of_its_pixels() -> None:

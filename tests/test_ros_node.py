@@ -803,9 +803,9 @@ def test_temporal_stream_keeps_the_metric_scale_steadier_than_off_on_moving_vide
         rel = {m: float(np.mean(r)) for m, r in abs_rel.items()}
         print({m: (round(float(np.median(j)), 4), round(float(j.mean()), 4), round(rel[m], 4))
                for m, j in pooled.items()})
-        # The embedded model (v2, stage 10; tiny decoder) here: off median 0.0073 / mean 0.0186 / AbsRel 0.1554,
-        # stream 0.0047 / 0.0085 / 0.1566 (with the global-shift stream: 0.0043 / 0.0079 / 0.1571; stage 9: 0.0069 /
-        # 0.0188 / 0.1634 and 0.0032 / 0.0088 / 0.1629). The
+        # The embedded model (v2, stage 12; tiny decoder) here: off median 0.0084 / mean 0.0166 / AbsRel 0.1552,
+        # stream 0.0047 / 0.0068 / 0.1536 (stage 10: 0.0073 / 0.0186 / 0.1554 and 0.0047 / 0.0085 / 0.1566; with
+        # the global-shift stream: 0.0043 / 0.0079 / 0.1571). The
         # scan's noise hardly matters (a fit to 512 samples); what jumps is the model's per-frame depth along the
         # scanned rows, which the filter averages. In relative mode the stream's scale is not reliably steadier
         # than off's with this model (docs/streaming.md, "The scale, frame to frame").

@@ -90,3 +90,9 @@ def test_depth_loss_options_need_the_e2e_depth_loss():
     for mode, loss in (("diffusion", "depth"), ("e2e_ft", "latent")):  # no depth loss to decode for
         with pytest.raises(ConfigError, match="e2e_decoder tiny needs"):
             OptimConfig(max_steps=1, mode=mode, e2e_loss=loss, e2e_decoder="tiny")
+    OptimConfig(max_steps=1, mode="e2e_ft", e2e_decoder="tiny", e2e_decoder_lr=1e-4)
+    with pytest.raises(ConfigError, match=r"needs optim\.e2e_decoder tiny"):
+        OptimConfig(max_steps=1, mode="e2e_ft", e2e_decoder_lr=1e-4)  # the VAE decoder stays frozen
+    for lr in (0.0, -1e-4, float("nan")):
+        with pytest.raises(ConfigError, match="e2e_decoder_lr must be a positive number"):
+            OptimConfig(max_steps=1, mode="e2e_ft", e2e_decoder="tiny", e2e_decoder_lr=lr)

@@ -145,6 +145,10 @@ class OptimConfig:
     #: through the decoder the model will run with; a step is also cheaper (stage 10: 1.5-2.3 s on two CPU
     #: threads, against stage 9's 3.7 through the VAE, which also encoded the depth each step, since dropped).
     e2e_decoder: Literal["vae", "tiny"] = "vae"
+    #: Train the tiny decoder along with the UNet at this learning rate (same warm-up and decay; its own EMA
+    #: and checkpoint state), so that the predicted latent need not stay on the VAE's latent manifold; the saved
+    #: model carries the trained decoder. None keeps it frozen. Needs ``e2e_decoder: tiny``.
+    e2e_decoder_lr: float | None = None
     text_cache_size: int = 2048
 
     def __post_init__(self) -> None:
@@ -172,6 +176,11 @@ class OptimConfig:
             )
         if self.e2e_decoder == "tiny" and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
             raise ConfigError("optim.e2e_decoder tiny needs mode e2e_ft with e2e_loss depth or both")
+        if self.e2e_decoder_lr is not None:
+            if not (self.e2e_decoder_lr > 0 and math.isfinite(self.e2e_decoder_lr)):
+                raise ConfigError("optim.e2e_decoder_lr must be a positive number (or unset: a frozen decoder)")
+            if self.e2e_decoder != "tiny":
+                raise ConfigError("optim.e2e_decoder_lr trains the tiny decoder: it needs optim.e2e_decoder tiny")
         if self.lr_warmup_steps < 0 or not 0 < self.lr_final_ratio <= 1:
             raise ConfigError("optim.lr_warmup_steps must be >= 0 and lr_final_ratio in (0, 1]")
 

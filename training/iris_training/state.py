@@ -10,6 +10,7 @@ Layout of ``checkpoint-NNNNNN/state/``::
 
     progress.json                 step, epoch, batches consumed, config
     unet.safetensors              the UNet being trained (raw weights, not the EMA average)
+    tiny_decoder.safetensors      the tiny decoder, where it trains along (``optim.e2e_decoder_lr``)
     optimizer.safetensors/.json   per-parameter tensors / param groups and scalar state
     ema.safetensors/.json         EMA shadow parameters / decay settings and step
     lr_scheduler.json             LambdaLR.state_dict()
@@ -147,6 +148,7 @@ def save_training_state(
     ema: Any | None,
     generator: torch.Generator,
     progress: dict[str, Any],
+    tiny_decoder: torch.nn.Module | None = None,
 ) -> None:
     """Write the state (main process: shared parts; every process: its RNGs). Call on all processes;
     ``progress.json`` (main process, last) marks the folder complete after a barrier by the caller."""
@@ -154,6 +156,8 @@ def save_training_state(
     save_rng(folder, rank, generator)
     if is_main:
         save_file(_contiguous(unet.state_dict()), str(folder / "unet.safetensors"))
+        if tiny_decoder is not None:
+            save_file(_contiguous(tiny_decoder.state_dict()), str(folder / "tiny_decoder.safetensors"))
         save_optimizer(optimizer, folder)
         _write_json(folder / "lr_scheduler.json", lr_scheduler.state_dict())
         if ema is not None:
@@ -173,6 +177,7 @@ def load_training_state(
     lr_scheduler: Any,
     ema: Any | None,
     generator: torch.Generator,
+    tiny_decoder: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
     """Restore everything :func:`save_training_state` wrote; returns the progress record."""
     if not (folder / COMPLETE).is_file():
@@ -183,6 +188,14 @@ def load_training_state(
         unet.load_state_dict(weights)
     except RuntimeError as exc:
         raise TrainingError(f"UNet weights in {folder} do not fit this run's model: {exc}") from exc
+    if tiny_decoder is not None:
+        path = folder / "tiny_decoder.safetensors"
+        if not path.is_file():
+            raise TrainingError(f"{folder} has no tiny decoder state, but this run trains the tiny decoder")
+        try:
+            tiny_decoder.load_state_dict(load_file(str(path)))
+        except RuntimeError as exc:
+            raise TrainingError(f"tiny decoder weights in {folder} do not fit this run's: {exc}") from exc
     load_optimizer(optimizer, folder)
     lr_scheduler.load_state_dict(_read_json(folder / "lr_scheduler.json"))
     if ema is not None:

@@ -10,8 +10,8 @@ The Marigold recipe made text-conditional, in one loop (read top to bottom):
    - ``diffusion``: random t, multi-resolution noise (annealed), DDPM forward process, UNet predicts
      v (or epsilon / sample), MSE over latent pixels whose footprint is all valid;
    - ``e2e_ft``: t = T - 1 from a zero latent, x0 through the inference scheduler's own formula, decoded
-     by the VAE (or the checkpoint's tiny decoder, ``e2e_decoder: tiny``), affine-invariant L1 against the
-     normalized depth (and/or latent MSE);
+     by the VAE (or the checkpoint's tiny decoder, ``e2e_decoder: tiny``, frozen or trained along with
+     ``e2e_decoder_lr``), affine-invariant L1 against the normalized depth (and/or latent MSE);
    backward, clip, step (accelerate: DDP, mixed precision, gradient accumulation), EMA, log,
    validate with the evaluation protocol, checkpoint (pipeline layout + pickle-free training state).
 
@@ -52,7 +52,7 @@ from .data.transforms import AugmentConfig
 from .errors import ConfigError, TrainingError
 from .evaluate import evaluate_pipeline
 from .losses import affine_invariant_loss, ambiguous_pixel_weight, masked_mse
-from .model import CaptionEncoder, Models, build_pipeline, load_models, select_trainable
+from .model import CaptionEncoder, Models, TinyDepthDecoder, build_pipeline, load_models, select_trainable
 from .noise import annealed_strength, multi_res_noise_like
 from .state import COMPLETE, load_training_state, mark_complete, save_training_state
 from .targets import MARIGOLD_QUANTILE, latent_valid_mask, normalize_depth
@@ -184,13 +184,17 @@ def train(cfg: Config) -> TrainResult:
     with_tiny = o.e2e_decoder == "tiny"
     if with_tiny and models.tiny_decoder is None:
         raise ConfigError(f"optim.e2e_decoder tiny: {cfg.model.init} has no tiny decoder (model_index.json)")
-    tiny = models.tiny_decoder.to(device).eval().requires_grad_(False) if with_tiny else None  # float32 as loaded
+    train_decoder = o.e2e_decoder_lr is not None
+    tiny = models.tiny_decoder.to(device).requires_grad_(train_decoder) if with_tiny else None  # float32 as loaded
+    decoder_params = list(tiny.parameters()) if tiny is not None and train_decoder else []
+    # The tiny decoder as a module whose forward is the decode, so that accelerate can wrap it (DDP) when it trains.
+    decoder: torch.nn.Module | None = TinyDepthDecoder(tiny).train(train_decoder) if tiny is not None else None
 
     def decode_depth(x0: torch.Tensor) -> torch.Tensor:
-        """``[B, H, W]``: the frozen decoder's channel mean, unclamped (keeps gradients), in [-1, 1] units."""
+        """``[B, H, W]``: the decoder's channel mean, unclamped (keeps gradients), in [-1, 1] units."""
         with torch.autocast(device.type, enabled=False):
-            if tiny is not None:
-                return tiny.decode(x0.float() / float(tiny.config.scaling_factor)).sample.mean(1)
+            if decoder is not None:
+                return decoder(x0.float())
             return vae.decode(x0.float() / scale).sample.mean(1)
     scale, stride = models.scaling_factor, models.vae_scale_factor
     for d in cfg.data.train:
@@ -198,16 +202,29 @@ def train(cfg: Config) -> TrainResult:
             raise ConfigError(f"data.train {d.name}: resolution {list(d.resolution)} must be a multiple of the "
                               f"VAE's stride {stride}")
     n_trainable = sum(p.numel() for p in params)
-    logger.info("UNet: %.1f M of %.1f M parameters train; effective batch %d (%d x %d accumulation x %d processes)",
+    logger.info("UNet: %.1f M of %.1f M parameters train%s; effective batch %d (%d x %d accumulation x %d processes)",
                 n_trainable / 1e6, sum(p.numel() for p in unet.parameters()) / 1e6,
+                f", tiny decoder: {sum(p.numel() for p in decoder_params) / 1e6:.2f} M at lr {o.e2e_decoder_lr:g}"
+                if decoder_params else "",
                 o.batch_size * o.gradient_accumulation * accelerator.num_processes, o.batch_size,
                 o.gradient_accumulation, accelerator.num_processes)
 
-    optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.adam_betas, eps=o.adam_eps, weight_decay=o.weight_decay)
-    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o))
-    unet, optimizer = accelerator.prepare(unet, optimizer)
+    groups: list[dict[str, Any]] = [{"params": params}]
+    if decoder_params:
+        groups.append({"params": decoder_params, "lr": o.e2e_decoder_lr})
+    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.adam_betas, eps=o.adam_eps, weight_decay=o.weight_decay)
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o))  # the same factor for each group
+    trained_modules: list[torch.nn.Module] = [unet]
+    if decoder_params:
+        assert decoder is not None
+        unet, decoder, optimizer = accelerator.prepare(unet, decoder, optimizer)
+        trained_modules.append(decoder)
+    else:
+        unet, optimizer = accelerator.prepare(unet, optimizer)
+    trained_modules[0] = unet
     raw_unet = accelerator.unwrap_model(unet)
-    ema = EMAModel(params, decay=o.ema.decay, update_after_step=o.ema.update_after_step) if o.ema.enabled else None
+    trained = params + decoder_params  # what the optimizer steps, is clipped and is EMA-averaged
+    ema = EMAModel(trained, decay=o.ema.decay, update_after_step=o.ema.update_after_step) if o.ema.enabled else None
 
     def encode(x: torch.Tensor) -> torch.Tensor:
         return vae.encode(x.float()).latent_dist.mode() * scale
@@ -284,18 +301,19 @@ def train(cfg: Config) -> TrainResult:
     def save_model(folder: Path) -> None:
         """The inference pipeline (EMA weights when EMA is on), loadable by iris_model and iris-export."""
         if ema is not None:
-            ema.store(params)
-            ema.copy_to(params)
+            ema.store(trained)
+            ema.copy_to(trained)
         inference_pipeline().save_pretrained(folder)
         if ema is not None:
-            ema.restore(params)
+            ema.restore(trained)
 
     # ------------------------------------------------------------------ resume
     step, epoch, batch_in_epoch = 0, 0, 0
     checkpoint = find_checkpoint(cfg.resume, out)
     if checkpoint is not None:
         progress = load_training_state(checkpoint / "state", rank=rank, unet=raw_unet, optimizer=optimizer.optimizer,
-                                       lr_scheduler=lr_scheduler, ema=ema, generator=generator)
+                                       lr_scheduler=lr_scheduler, ema=ema, generator=generator,
+                                       tiny_decoder=tiny if decoder_params else None)
         if progress.get("num_processes") != accelerator.num_processes or progress.get("batch_size") != o.batch_size:
             raise TrainingError(
                 f"{checkpoint} was written by {progress.get('num_processes')} processes with batch "
@@ -312,7 +330,8 @@ def train(cfg: Config) -> TrainResult:
         progress = {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "batch_size": o.batch_size,
                     "num_processes": accelerator.num_processes, "config": config_to_dict(cfg)}
         save_training_state(folder / "state", is_main=main, rank=rank, unet=raw_unet, optimizer=optimizer.optimizer,
-                            lr_scheduler=lr_scheduler, ema=ema, generator=generator, progress=progress)
+                            lr_scheduler=lr_scheduler, ema=ema, generator=generator, progress=progress,
+                            tiny_decoder=tiny if decoder_params else None)
         accelerator.wait_for_everyone()
         if main:
             mark_complete(folder / "state", progress)
@@ -323,8 +342,8 @@ def train(cfg: Config) -> TrainResult:
 
     def validate() -> list[dict[str, Any]]:
         if ema is not None:
-            ema.store(params)
-            ema.copy_to(params)
+            ema.store(trained)
+            ema.copy_to(trained)
         raw_unet.eval()
         pipe = build_pipeline(models, raw_unet, cfg.model.prediction_type, tiny_decoder=with_tiny)
         rows = evaluate_pipeline(pipe, val_set, v.steps, ["on" if v.text else "off"], max_samples=v.max_samples,
@@ -332,7 +351,7 @@ def train(cfg: Config) -> TrainResult:
                                  ensemble_size=v.ensemble_size, seed=cfg.seed)
         raw_unet.train()
         if ema is not None:
-            ema.restore(params)
+            ema.restore(trained)
         for r in rows:
             accelerator.log({f"val/{k}_steps{r['steps']}": r[k] for k in ("abs_rel", "delta1", "rmse")}, step=step)
         logger.info("step %d validation: %s", step,
@@ -358,11 +377,11 @@ def train(cfg: Config) -> TrainResult:
         sampler.set_epoch(epoch, start_batch=batch_in_epoch)
         for batch in loader:
             batch_in_epoch += 1
-            with accelerator.accumulate(unet):
+            with accelerator.accumulate(*trained_modules):
                 loss = compute_loss(batch, generator, unet, o.caption_dropout)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and o.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(params, o.max_grad_norm)
+                    accelerator.clip_grad_norm_(trained, o.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             running += loss.detach() / o.gradient_accumulation
@@ -372,7 +391,7 @@ def train(cfg: Config) -> TrainResult:
             step += 1
             lr_scheduler.step()
             if ema is not None:
-                ema.step(params)
+                ema.step(trained)
             step_loss = float(accelerator.reduce(running, reduction="mean"))
             running.zero_()
             if not math.isfinite(step_loss):
@@ -398,7 +417,7 @@ def train(cfg: Config) -> TrainResult:
     result.step = step
     result.probe_after = probe_loss()
     if accelerator.num_processes > 1:  # DDP keeps replicas identical; make sure it did
-        checksum = torch.stack([p.double().sum() for p in params]).sum().reshape(1).to(device)
+        checksum = torch.stack([p.double().sum() for p in trained]).sum().reshape(1).to(device)
         sums = accelerator.gather(checksum)
         if not torch.allclose(sums, sums[0].expand_as(sums), rtol=1e-9, atol=0):
             raise TrainingError(f"the processes' UNet weights diverged (checksums {sums.tolist()})")
@@ -409,7 +428,7 @@ def train(cfg: Config) -> TrainResult:
         result.model_dir = out / "model"
         save_model(result.model_dir)
         if ema is not None:
-            ema.copy_to(params)  # training is over: keep the weights that were saved
+            ema.copy_to(trained)  # training is over: keep the weights that were saved
         raw_unet.eval()
         result.pipeline = inference_pipeline()
         logger.info("done: step %d, fixed-batch loss %.4f -> %.4f, model in %s", step, result.probe_before,
