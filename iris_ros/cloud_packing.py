@@ -13,8 +13,9 @@ points and ``is_dense = False``, as depth_image_proc publishes them. sensor_msgs
 
 The bytes are written straight into an ``array.array('B')`` (:attr:`PackedCloud.buffer`), the type rclpy
 stores ``uint8[]`` fields as, so assigning it to ``msg.data`` copies nothing. The interleaving is OpenCV's
-(``cv2.merge``, ``cv2.cvtColor``: SIMD stores of 3 or 4 channels, into the buffer through ``dst``), about 1.3x
-a plain copy of the same bytes where numpy's strided per-field stores took 2.8x (``benchmarks/node.py``).
+(``cv2.merge``, ``cv2.cvtColor``: SIMD stores of 3 or 4 channels, into the buffer through ``dst``): 1.4-1.8x a
+plain copy of the same bytes, about what a plain compiled loop takes, where numpy's strided per-field stores took
+3.25x (``benchmarks/node.py``, docs/ros.md).
 :func:`pack_depth_cloud`, what the node runs per frame, back-projects depth into contiguous x and y planes and
 interleaves them with z and the colors in one pass.
 """

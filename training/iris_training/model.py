@@ -168,14 +168,16 @@ def select_trainable(unet: Any, patterns: list[str]) -> list[torch.nn.Parameter]
 class TinyDepthDecoder(torch.nn.Module):
     """A checkpoint's tiny decoder (diffusers ``AutoencoderTiny``) as a module whose ``forward`` is the depth
     decode: a scaled latent ``[B, 4, h, w]`` -> ``[B, H, W]``, the channel mean in [-1, 1] units, unclamped so
-    that gradients pass. A module of its own so that accelerate can prepare it (DDP) when it trains."""
+    that gradients pass. A module of its own so that accelerate can prepare it (DDP) when it trains. It runs in
+    float32 even under mixed precision (accelerate's prepare wraps ``forward`` in its autocast), as at inference."""
 
     def __init__(self, tiny: Any) -> None:
         super().__init__()
         self.tiny = tiny
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.tiny.decode(latent / float(self.tiny.config.scaling_factor)).sample.mean(1)
+        with torch.autocast(latent.device.type, enabled=False):
+            return self.tiny.decode(latent.float() / float(self.tiny.config.scaling_factor)).sample.mean(1)
 
 
 def build_pipeline(

@@ -185,8 +185,10 @@ def train(cfg: Config) -> TrainResult:
     if with_tiny and models.tiny_decoder is None:
         raise ConfigError(f"optim.e2e_decoder tiny: {cfg.model.init} has no tiny decoder (model_index.json)")
     train_decoder = o.e2e_decoder_lr is not None
-    tiny = models.tiny_decoder.to(device).requires_grad_(train_decoder) if with_tiny else None  # float32 as loaded
-    decoder_params = list(tiny.parameters()) if tiny is not None and train_decoder else []
+    tiny = models.tiny_decoder.to(device).requires_grad_(False) if with_tiny else None  # float32 as loaded
+    decoder_params: list[torch.nn.Parameter] = []
+    if tiny is not None and train_decoder:  # its decoder half only: the encoder is never run here
+        decoder_params = list(tiny.decoder.requires_grad_(True).parameters())
     # The tiny decoder as a module whose forward is the decode, so that accelerate can wrap it (DDP) when it trains.
     decoder: torch.nn.Module | None = TinyDepthDecoder(tiny).train(train_decoder) if tiny is not None else None
 
@@ -420,7 +422,7 @@ def train(cfg: Config) -> TrainResult:
         checksum = torch.stack([p.double().sum() for p in trained]).sum().reshape(1).to(device)
         sums = accelerator.gather(checksum)
         if not torch.allclose(sums, sums[0].expand_as(sums), rtol=1e-9, atol=0):
-            raise TrainingError(f"the processes' UNet weights diverged (checksums {sums.tolist()})")
+            raise TrainingError(f"the processes' trained weights diverged (checksums {sums.tolist()})")
         logger.info("all %d processes hold identical weights (checksum %.6f)", len(sums), float(sums[0]))
     accelerator.log({"train/probe_loss": result.probe_after}, step=step)
     accelerator.wait_for_everyone()
