@@ -189,6 +189,7 @@ def train(cfg: Config) -> TrainResult:
     decoder_params: list[torch.nn.Parameter] = []
     if tiny is not None and train_decoder:  # its decoder half only: the encoder is never run here
         decoder_params = list(tiny.decoder.requires_grad_(True).parameters())
+    trained_tiny = tiny if decoder_params else None  # what the checkpoint state saves and resumes
     # The tiny decoder as a module whose forward is the decode, so that accelerate can wrap it (DDP) when it trains.
     decoder: torch.nn.Module | None = TinyDepthDecoder(tiny).train(train_decoder) if tiny is not None else None
 
@@ -196,7 +197,7 @@ def train(cfg: Config) -> TrainResult:
         """``[B, H, W]``: the decoder's channel mean, unclamped (keeps gradients), in [-1, 1] units."""
         with torch.autocast(device.type, enabled=False):
             if decoder is not None:
-                return decoder(x0.float())
+                return decoder(x0)  # float32 inside, also where accelerate's prepare wrapped it in autocast
             return vae.decode(x0.float() / scale).sample.mean(1)
     scale, stride = models.scaling_factor, models.vae_scale_factor
     for d in cfg.data.train:
@@ -216,14 +217,12 @@ def train(cfg: Config) -> TrainResult:
         groups.append({"params": decoder_params, "lr": o.e2e_decoder_lr})
     optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.adam_betas, eps=o.adam_eps, weight_decay=o.weight_decay)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o))  # the same factor for each group
-    trained_modules: list[torch.nn.Module] = [unet]
     if decoder_params:
-        assert decoder is not None
         unet, decoder, optimizer = accelerator.prepare(unet, decoder, optimizer)
-        trained_modules.append(decoder)
+        trained_modules = [unet, decoder]  # what accumulate() syncs
     else:
         unet, optimizer = accelerator.prepare(unet, optimizer)
-    trained_modules[0] = unet
+        trained_modules = [unet]
     raw_unet = accelerator.unwrap_model(unet)
     trained = params + decoder_params  # what the optimizer steps, is clipped and is EMA-averaged
     ema = EMAModel(trained, decay=o.ema.decay, update_after_step=o.ema.update_after_step) if o.ema.enabled else None
@@ -315,7 +314,7 @@ def train(cfg: Config) -> TrainResult:
     if checkpoint is not None:
         progress = load_training_state(checkpoint / "state", rank=rank, unet=raw_unet, optimizer=optimizer.optimizer,
                                        lr_scheduler=lr_scheduler, ema=ema, generator=generator,
-                                       tiny_decoder=tiny if decoder_params else None)
+                                       tiny_decoder=trained_tiny)
         if progress.get("num_processes") != accelerator.num_processes or progress.get("batch_size") != o.batch_size:
             raise TrainingError(
                 f"{checkpoint} was written by {progress.get('num_processes')} processes with batch "
@@ -333,7 +332,7 @@ def train(cfg: Config) -> TrainResult:
                     "num_processes": accelerator.num_processes, "config": config_to_dict(cfg)}
         save_training_state(folder / "state", is_main=main, rank=rank, unet=raw_unet, optimizer=optimizer.optimizer,
                             lr_scheduler=lr_scheduler, ema=ema, generator=generator, progress=progress,
-                            tiny_decoder=tiny if decoder_params else None)
+                            tiny_decoder=trained_tiny)
         accelerator.wait_for_everyone()
         if main:
             mark_complete(folder / "state", progress)
