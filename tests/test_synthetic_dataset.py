@@ -127,6 +127,26 @@ def test_disk_cache_returns_the_generated_sample(tmp_path: Path, monkeypatch: py
     assert torch.equal(third["depth"], first["depth"] + 1.0)
 
 
+def test_two_writers_of_one_cached_sample_do_not_collide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes sharing a cache (two runs, loader workers) may write the same sample at once."""
+    import os
+
+    real_save = np.savez_compressed
+    interleaved: list[dict] = []
+
+    def save_then_another_process_writes(file, **arrays):
+        real_save(file, **arrays)
+        if not interleaved:  # between this writer's save and its rename, another process writes the sample
+            interleaved.append({})
+            monkeypatch.setattr(os, "getpid", lambda: 2**22 + 1)
+            interleaved[0] = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)[0]
+
+    monkeypatch.setattr(np, "savez_compressed", save_then_another_process_writes)
+    first = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)[0]
+    assert torch.equal(first["depth"], interleaved[0]["depth"])
+    assert [p.name for p in tmp_path.rglob("*.npz")] == ["000000.npz"]  # no temporary left behind
+
+
 def test_bad_arguments_raise_clear_errors() -> None:
     with pytest.raises(InputError, match="split"):
         SyntheticDepthDataset("training", size=2)

@@ -75,6 +75,11 @@ def test_depth_loss_options_need_the_e2e_depth_loss():
         OptimConfig(max_steps=1, mode="e2e_ft", gradient_loss_weight=-1.0)
     with pytest.raises(ConfigError, match="ambiguous_loss_weight"):
         OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_loss_weight=0.0)
+    OptimConfig(max_steps=1, mode="e2e_ft", relative_loss_weight=1.0)
+    with pytest.raises(ConfigError, match="relative_loss_weight"):
+        OptimConfig(max_steps=1, mode="e2e_ft", relative_loss_weight=-1.0)
+    with pytest.raises(ConfigError, match="relative_loss_weight"):
+        OptimConfig(max_steps=1, mode="diffusion", relative_loss_weight=1.0)
     OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_loss_weight=6.0, ambiguous_weight_captioned_only=True)
     with pytest.raises(ConfigError, match="ambiguous_weight_captioned_only"):
         OptimConfig(max_steps=1, mode="e2e_ft", ambiguous_weight_captioned_only=True)  # nothing to restrict

@@ -13,7 +13,13 @@ pytest.importorskip("iris_training", reason="the training package is not install
 from diffusers import UNet2DConditionModel
 from iris_training.config import ModelConfig
 from iris_training.errors import ConfigError, TrainingError
-from iris_training.losses import affine_invariant_loss, ambiguous_pixel_weight, masked_mse
+from iris_training.losses import (
+    MAX_RELATIVE_WEIGHT,
+    affine_invariant_loss,
+    ambiguous_pixel_weight,
+    masked_mse,
+    relative_depth_weight,
+)
 from iris_training.model import CaptionEncoder, load_models, select_trainable, widen_conv_in
 from iris_training.noise import annealed_strength, multi_res_noise_like
 from iris_training.state import load_ema, load_optimizer, save_ema, save_optimizer
@@ -181,6 +187,25 @@ def test_ambiguous_weight_can_spare_the_samples_whose_caption_was_dropped():
     spared = ambiguous_pixel_weight(amb, 6.0, captioned=torch.tensor([True, False]))
     torch.testing.assert_close(spared[0], w[0])
     assert spared[1].eq(1.0).all()  # the caption-free sample: no extra weight anywhere
+
+
+def test_relative_weight_weighs_pixels_as_abs_rel_does():
+    depth = torch.tensor([[[1.0, 2.0, 4.0, 100.0]], [[3.0, 3.0, 3.0, float("nan")]]])  # meters
+    valid = torch.tensor([[[True, True, True, False]], [[True, True, True, True]]])
+    w = relative_depth_weight(depth, valid, 2.0)
+    r = (w - 1.0) / 2.0
+    inv = 1.0 / depth[0, 0, :3]
+    torch.testing.assert_close(r[0, 0, :3], inv / inv.mean())  # inverse depth over the image's mean: mean 1
+    assert r[0, 0, 3] == 0 and r[1, 0, 3] == 0  # off valid, or no depth: no extra weight
+    torch.testing.assert_close(r[1, 0, :3], torch.ones(3))  # a flat image: every pixel alike
+    # An L1 weighted so equals AbsRel's weighting: an error of 1 % of the depth costs alike at 1 m and 4 m.
+    err = 0.01 * depth[0, 0, :3]
+    cost = r[0, 0, :3] * err
+    torch.testing.assert_close(cost, cost[0].expand(3))
+    # One pixel at the camera's feet cannot take the image's loss.
+    near = torch.full((1, 1, 100), 50.0)
+    near[0, 0, 0] = 0.01
+    assert relative_depth_weight(near, torch.ones_like(near, dtype=torch.bool), 1.0).max() == 1.0 + MAX_RELATIVE_WEIGHT
 
 
 def test_single_step_x0_is_minus_v_at_the_last_timestep():

@@ -111,10 +111,12 @@ def test_resume_continues_exactly(tmp_path, toy_root):
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
 
 
-@pytest.mark.parametrize("e2e_loss", ["depth", "both"])  # depth alone needs no VAE encoding of the depth
-def test_e2e_ft_mode_trains_single_step(tmp_path, toy_root, e2e_loss):
+# depth alone needs no VAE encoding of the depth; the relative-error weight changes only the depth loss's weights
+@pytest.mark.parametrize("e2e_loss, extra", [("depth", ()), ("both", ()),
+                                             ("depth", ("optim.relative_loss_weight=1.0",))])
+def test_e2e_ft_mode_trains_single_step(tmp_path, toy_root, e2e_loss, extra):
     result = train(_cfg(tmp_path, toy_root, "optim.mode=e2e_ft", f"optim.e2e_loss={e2e_loss}", "optim.max_steps=20",
-                        "optim.ema.enabled=false", "validation.every=0", "logging.checkpoint_every=100"))
+                        "optim.ema.enabled=false", "validation.every=0", "logging.checkpoint_every=100", *extra))
     print(f"\nE2E-FT ({e2e_loss}) fixed-batch loss {result.probe_before:.4f} -> {result.probe_after:.4f}")
     assert result.probe_after < 0.8 * result.probe_before
     index = json.loads((tmp_path / "model" / "model_index.json").read_text())

@@ -132,6 +132,11 @@ class OptimConfig:
     #: E2E-FT depth loss: weight of the ``ambiguous`` pixels (depth only the caption fixes; synthetic scenes)
     #: relative to the others in its L1 term (1 = no extra weight).
     ambiguous_loss_weight: float = 1.0
+    #: E2E-FT depth loss: mix a relative-error term into its L1 term: each pixel's weight is multiplied by
+    #: ``1 + relative_loss_weight * r``, ``r`` its inverse depth over the image's mean inverse depth (mean 1,
+    #: at most 10), so a near pixel counts as AbsRel counts it (0 = the plain L1 of the normalized depth,
+    #: where a 2 m pixel of an 80 m outdoor scene weighs what a far one does).
+    relative_loss_weight: float = 0.0
     #: Put that extra weight only on samples that kept their caption (``caption_dropout`` ones get 1).
     ambiguous_weight_captioned_only: bool = False
     #: E2E-FT depth loss: the quantiles its target is normalized by, per image (the latent target keeps
@@ -163,15 +168,18 @@ class OptimConfig:
             raise ConfigError("optim.gradient_loss_weight must be a number >= 0")
         if not (self.ambiguous_loss_weight > 0 and math.isfinite(self.ambiguous_loss_weight)):
             raise ConfigError("optim.ambiguous_loss_weight must be a number > 0")
+        if not (self.relative_loss_weight >= 0 and math.isfinite(self.relative_loss_weight)):
+            raise ConfigError("optim.relative_loss_weight must be a number >= 0")
         if self.ambiguous_weight_captioned_only and self.ambiguous_loss_weight == 1.0:
             raise ConfigError("optim.ambiguous_weight_captioned_only needs optim.ambiguous_loss_weight != 1")
         if not 0.0 <= self.depth_target_quantile < 0.5:
             raise ConfigError("optim.depth_target_quantile must be in [0, 0.5)")
         shaped = (self.gradient_loss_weight != 0.0 or self.ambiguous_loss_weight != 1.0
-                  or self.depth_target_quantile != 0.02)
+                  or self.relative_loss_weight != 0.0 or self.depth_target_quantile != 0.02)
         if shaped and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
             raise ConfigError(
-                "optim.gradient_loss_weight, ambiguous_loss_weight and depth_target_quantile shape the depth "
+                "optim.gradient_loss_weight, ambiguous_loss_weight, relative_loss_weight and depth_target_quantile "
+                "shape the depth "
                 "loss: they need mode e2e_ft with e2e_loss depth or both"
             )
         if self.e2e_decoder == "tiny" and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):

@@ -54,6 +54,28 @@ def ambiguous_pixel_weight(ambiguous: torch.Tensor, weight: float,
     return 1.0 + (weight - 1.0) * amb
 
 
+#: The most a pixel's relative weight may be, in units of its image's mean (a sliver of floor at the camera's
+#: feet would otherwise take the loss of a whole image).
+MAX_RELATIVE_WEIGHT = 10.0
+
+
+def relative_depth_weight(depth: torch.Tensor, valid: torch.Tensor, weight: float) -> torch.Tensor:
+    """Per-pixel loss weight ``[B, H, W]``: ``1 + weight * r`` with ``r`` the inverse of ``depth [B, H, W]``
+    (meters) over its image's mean inverse depth on ``valid`` (mean 1, clipped to :data:`MAX_RELATIVE_WEIGHT`),
+    0 for ``r`` off ``valid``.
+
+    An L1 on the normalized depth weighs a centimeter alike at every depth; AbsRel, and a robot's costmap,
+    weigh it by ``1 / depth``. The mean is per image, so each image keeps its share of the batch's loss.
+    """
+    d = depth.float()
+    ok = valid & torch.isfinite(d) & (d > 0)
+    inv = torch.where(ok, 1.0 / d.clamp(min=1e-6), torch.zeros_like(d))
+    count = ok.sum((1, 2), keepdim=True).clamp(min=1)
+    mean = inv.sum((1, 2), keepdim=True) / count
+    r = (inv / mean.clamp(min=1e-12)).clamp(max=MAX_RELATIVE_WEIGHT)
+    return 1.0 + weight * r
+
+
 def affine_invariant_loss(
     pred: torch.Tensor,
     target: torch.Tensor,

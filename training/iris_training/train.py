@@ -51,7 +51,7 @@ from .data.sample import check_sample, collate_samples
 from .data.transforms import AugmentConfig
 from .errors import ConfigError, TrainingError
 from .evaluate import evaluate_pipeline
-from .losses import affine_invariant_loss, ambiguous_pixel_weight, masked_mse
+from .losses import affine_invariant_loss, ambiguous_pixel_weight, masked_mse, relative_depth_weight
 from .model import CaptionEncoder, Models, TinyDepthDecoder, build_pipeline, load_models, select_trainable
 from .noise import annealed_strength, multi_res_noise_like
 from .state import COMPLETE, load_training_state, mark_complete, save_training_state
@@ -285,6 +285,9 @@ def train(cfg: Config) -> TrainResult:
                     warned_no_ambiguous.append(True)
                     logger.warning("optim.ambiguous_loss_weight is set, but this dataset's samples have no "
                                    "'ambiguous' mask: their depth loss is unweighted")
+            if o.relative_loss_weight > 0:
+                relative = relative_depth_weight(depth, valid, o.relative_loss_weight)
+                weight = relative if weight is None else weight * relative
             target = depth_norm if o.depth_target_quantile == MARIGOLD_QUANTILE else normalize_depth(
                 depth, valid, o.depth_target_quantile)
             loss = loss + affine_invariant_loss(decoded, target, valid, o.gradient_loss_weight,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,9 @@ class SyntheticDepthDataset(Dataset):
                 }
         d = self.sample(index).as_dict()
         if path is not None:
-            tmp = path.with_suffix(".tmp.npz")
+            # One temporary name per process: loader workers, DDP ranks or two runs may share a cache and
+            # write the same sample at once; the last rename wins, and both wrote the same arrays.
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
             arrays: dict[str, Any] = {k: np.asarray(v) for k, v in d.items()}
             np.savez_compressed(tmp, **arrays)
             tmp.replace(path)
