@@ -137,7 +137,7 @@ def test_two_writers_of_one_cached_sample_do_not_collide(tmp_path: Path, monkeyp
     def save_then_another_process_writes(file, **arrays):
         real_save(file, **arrays)
         if not interleaved:  # between this writer's save and its rename, another process writes the sample
-            interleaved.append({})
+            interleaved.append({})  # marked first: the other writer's own save comes through here too
             monkeypatch.setattr(os, "getpid", lambda: 2**22 + 1)
             interleaved[0] = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)[0]
 

@@ -132,13 +132,13 @@ class OptimConfig:
     #: E2E-FT depth loss: weight of the ``ambiguous`` pixels (depth only the caption fixes; synthetic scenes)
     #: relative to the others in its L1 term (1 = no extra weight).
     ambiguous_loss_weight: float = 1.0
+    #: Put that extra weight only on samples that kept their caption (``caption_dropout`` ones get 1).
+    ambiguous_weight_captioned_only: bool = False
     #: E2E-FT depth loss: mix a relative-error term into its L1 term: each pixel's weight is multiplied by
     #: ``1 + relative_loss_weight * r``, ``r`` its inverse depth over the image's mean inverse depth (mean 1,
     #: at most 10), so a near pixel counts as AbsRel counts it (0 = the plain L1 of the normalized depth,
     #: where a 2 m pixel of an 80 m outdoor scene weighs what a far one does).
     relative_loss_weight: float = 0.0
-    #: Put that extra weight only on samples that kept their caption (``caption_dropout`` ones get 1).
-    ambiguous_weight_captioned_only: bool = False
     #: E2E-FT depth loss: the quantiles its target is normalized by, per image (the latent target keeps
     #: Marigold's). 0.02 (``targets.MARIGOLD_QUANTILE``) is Marigold's 2nd / 98th percentile, which clips the
     #: nearest and farthest 2 % of the pixels; 0 maps the valid minimum and maximum to -1 and 1, so the target is
@@ -179,8 +179,7 @@ class OptimConfig:
         if shaped and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
             raise ConfigError(
                 "optim.gradient_loss_weight, ambiguous_loss_weight, relative_loss_weight and depth_target_quantile "
-                "shape the depth "
-                "loss: they need mode e2e_ft with e2e_loss depth or both"
+                "shape the depth loss: they need mode e2e_ft with e2e_loss depth or both"
             )
         if self.e2e_decoder == "tiny" and (self.mode != "e2e_ft" or self.e2e_loss == "latent"):
             raise ConfigError("optim.e2e_decoder tiny needs mode e2e_ft with e2e_loss depth or both")
