@@ -34,6 +34,7 @@ from diffusers.pipelines.marigold.pipeline_marigold_depth import MarigoldDepthPi
 from diffusers.utils.torch_utils import randn_tensor
 
 from .components import DepthComponents
+from .depth_encoding import LOG_SCALE_KEY, check_log_scale, decode_depth
 from .errors import Cancelled, InputError, ModelLoadError, NonFiniteOutputError
 from .loading import ModelIndex, read_model_index, write_model_index
 from .lotus import lotus_scheduler, lotus_variant
@@ -89,6 +90,7 @@ class _RunSettings:
     image_only: bool = False  # the UNet sees the image latent alone (Lotus-D)
     noisy_start: bool = False  # a single step starts from noise, not zeros (Lotus-G)
     disparity: bool = False  # the model predicts disparity: return 1 - prediction (larger is farther)
+    log_scale: float = 0.0  # the decoder's output is log-spaced depth (iris_model.depth_encoding); 0 = linear
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -150,6 +152,7 @@ class IrisDepthPipeline:
         )
         self.extra_settings = dict(extra_settings or {})
         self.lotus = lotus_variant(self.extra_settings)
+        self.depth_log_scale = check_log_scale(self.extra_settings.get(LOG_SCALE_KEY, 0.0))
         if self.lotus:
             self.extra_settings.setdefault("single_step", True)  # Lotus predicts x0 in one step at t = 999
         self.text_embeddings = TextEmbeddingCache(tokenizer, components.encode_text, capacity=text_cache_size)
@@ -209,14 +212,17 @@ class IrisDepthPipeline:
             raise ModelLoadError(model_dir, str(exc)) from exc
         if lotus or space != "depth":
             extra["prediction_space"] = space
-        return cls(
-            components,
-            tokenizer,
-            scheduler,
-            default_denoising_steps=index.default_denoising_steps,
-            default_processing_resolution=index.default_processing_resolution,
-            extra_settings=extra,
-        )
+        try:
+            return cls(
+                components,
+                tokenizer,
+                scheduler,
+                default_denoising_steps=index.default_denoising_steps,
+                default_processing_resolution=index.default_processing_resolution,
+                extra_settings=extra,
+            )
+        except InputError as exc:
+            raise ModelLoadError(model_dir, str(exc)) from exc
 
     def save_pretrained(self, model_dir: str | Path, weights_dtype: torch.dtype | None = None) -> None:
         """Write the pipeline in the diffusers layout (torch backend only; weights as safetensors).
@@ -425,10 +431,11 @@ class IrisDepthPipeline:
         return noisy, start_index
 
     def _model_hooks(self, run: _RunSettings) -> None:
-        """Set the run settings the checkpoint itself needs (Lotus-D/G input, disparity output)."""
+        """Set the run settings the checkpoint itself needs (Lotus-D/G input, disparity or log-spaced output)."""
         run.image_only = self.lotus == "d"
         run.noisy_start = self.lotus == "g"
         run.disparity = self.extra_settings.get("prediction_space") == "disparity"
+        run.log_scale = self.depth_log_scale
         if run.image_only and not run.single_step:
             raise InputError("Lotus-D predicts in one step from the image alone: single_step=False is not possible")
 
@@ -533,6 +540,7 @@ class IrisDepthPipeline:
         prediction = prediction.float().cpu()
         timings["decode"] += time.perf_counter() - t0
         _check_finite(prediction, pred_latent)
+        prediction = decode_depth(prediction, run.log_scale)
         if run.disparity:
             prediction = 1.0 - prediction
 

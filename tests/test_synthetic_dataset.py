@@ -17,7 +17,7 @@ from iris_training.synthetic.dataset import (
     read_written_sample,
     write_split,
 )
-from iris_training.synthetic.families import FAMILY_PROBES
+from iris_training.synthetic.families import FAMILIES, FAMILY_PROBES
 
 from iris_model.errors import InputError
 
@@ -27,7 +27,8 @@ H, W = 48, 64
 def test_sample_dict_has_the_documented_format() -> None:
     ds = SyntheticDepthDataset("train", size=4, height=H, width=W)
     item = ds[1]
-    assert set(item) == {"rgb", "depth", "valid", "ambiguous", "caption", "intrinsics"}
+    assert set(item) == {"rgb", "depth", "valid", "ambiguous", "caption", "intrinsics", "family"}
+    assert item["family"] == ds.sample(1).scene.family and item["family"] in FAMILIES
     assert item["rgb"].dtype == torch.float32 and item["rgb"].shape == (3, H, W)
     assert float(item["rgb"].min()) >= 0.0 and float(item["rgb"].max()) <= 1.0
     assert item["depth"].dtype == torch.float32 and item["depth"].shape == (H, W)
@@ -123,8 +124,21 @@ def test_disk_cache_returns_the_generated_sample(tmp_path: Path, monkeypatch: py
     marked["caption"] = np.asarray("read from the cache")
     np.savez_compressed(files[0], **marked)
     third = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)[1]
-    assert third["caption"] == "read from the cache"
+    assert third["caption"] == "read from the cache" and third["family"] == first["family"] == ref["family"]
     assert torch.equal(third["depth"], first["depth"] + 1.0)
+
+
+def test_a_cached_sample_written_without_its_family_is_generated_again(tmp_path: Path) -> None:
+    ds = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)
+    ref = ds[0]
+    (path,) = tmp_path.rglob("*.npz")
+    with np.load(path) as z:  # the layout before samples held their family
+        old = {k: z[k] for k in z.files if k != "family"}
+    np.savez_compressed(path, **old)
+    again = SyntheticDepthDataset("train", size=2, height=H, width=W, cache_dir=tmp_path)[0]
+    assert again["family"] == ref["family"] and torch.equal(again["depth"], ref["depth"])
+    with np.load(path) as z:
+        assert str(z["family"]) == ref["family"]  # rewritten in the current layout
 
 
 def test_two_writers_of_one_cached_sample_do_not_collide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

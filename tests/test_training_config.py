@@ -101,3 +101,13 @@ def test_depth_loss_options_need_the_e2e_depth_loss():
     for lr in (0.0, -1e-4, float("nan")):
         with pytest.raises(ConfigError, match="e2e_decoder_lr must be a positive number"):
             OptimConfig(max_steps=1, mode="e2e_ft", e2e_decoder="tiny", e2e_decoder_lr=lr)
+
+
+def test_model_depth_log_scale_is_validated_once():
+    from iris_training.config import ModelConfig
+
+    assert ModelConfig(init="tiny").depth_log_scale is None  # keep the starting model's encoding
+    assert ModelConfig(init="tiny", depth_log_scale=10).depth_log_scale == 10.0
+    for bad in (-1.0, float("nan"), "ten"):
+        with pytest.raises(ConfigError, match=r"model\.depth_log_scale"):
+            ModelConfig(init="tiny", depth_log_scale=bad)

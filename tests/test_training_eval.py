@@ -116,8 +116,9 @@ def test_synthetic_dataset_with_and_without_text_in_one_command(tmp_path, tiny_m
     # the same figures computed here, scene by scene, with the scenes' own captions and the claims protocol
     ds = open_synthetic("", split="val", size=4, height=48, width=64, seed=3)
     pipe = IrisDepthPipeline.from_pretrained(tiny_model_dir)
+    families = {(r["text"], r["family"]): r for r in record["families"]}
     for mode in ("on", "off"):
-        whole, amb = [], []
+        whole, amb, by_family = [], [], {}
         for i in range(2):
             s = ds[i]
             text = s["caption"] if mode == "on" else None
@@ -125,9 +126,14 @@ def test_synthetic_dataset_with_and_without_text_in_one_command(tmp_path, tiny_m
             depth = pipe(s["rgb"], text, num_inference_steps=1, generator=torch.Generator().manual_seed(2 + i)).depth[0]
             w, a = score(depth, s["depth"].numpy(), s["valid"].numpy(), s["ambiguous"].numpy(), 1e-3, 80.0)
             whole.append(w["abs_rel"])
+            by_family.setdefault(s["family"], []).append(w["abs_rel"])
             if a is not None:
                 amb.append(a["delta1"])
         assert rows[(1, mode)]["abs_rel"] == pytest.approx(np.mean(whole), rel=1e-6)
+        for family, values in by_family.items():
+            assert families[(mode, family)]["n"] == len(values)
+            assert families[(mode, family)]["abs_rel"] == pytest.approx(np.mean(values), rel=1e-6)
+        assert sum(r["n"] for (m, _), r in families.items() if m == mode) == 2
         if amb:
             ambiguous = {(r["steps"], r["text"]): r for r in record["ambiguous"]}
             assert ambiguous[(1, mode)]["delta1"] == pytest.approx(np.mean(amb), rel=1e-6)
@@ -135,6 +141,7 @@ def test_synthetic_dataset_with_and_without_text_in_one_command(tmp_path, tiny_m
     assert effect["abs_rel_reduction"] == pytest.approx(1 - rows[(1, "on")]["abs_rel"] / rows[(1, "off")]["abs_rel"])
     md = out.with_suffix(".md").read_text()
     assert "| 1 | on |" in md and "| 1 | off |" in md and "with text vs without" in md
+    assert "per scene family" in md and f"| 1 | on | {ds[0]['family']} |" in md
 
 
 def test_other_datasets_still_need_a_root(tiny_model_dir, capsys):

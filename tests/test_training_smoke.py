@@ -111,9 +111,11 @@ def test_resume_continues_exactly(tmp_path, toy_root):
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
 
 
-# depth alone needs no VAE encoding of the depth; the relative-error weight changes only the depth loss's weights
+# depth alone needs no VAE encoding of the depth; the relative-error weight changes only the depth loss's weights;
+# a log-spaced target (model.depth_log_scale) is recorded in the saved model, whose pipeline then inverts it
 @pytest.mark.parametrize("e2e_loss, extra", [("depth", ()), ("both", ()),
-                                             ("depth", ("optim.relative_loss_weight=1.0",))])
+                                             ("depth", ("optim.relative_loss_weight=1.0",)),
+                                             ("both", ("model.depth_log_scale=10",))])
 def test_e2e_ft_mode_trains_single_step(tmp_path, toy_root, e2e_loss, extra):
     result = train(_cfg(tmp_path, toy_root, "optim.mode=e2e_ft", f"optim.e2e_loss={e2e_loss}", "optim.max_steps=20",
                         "optim.ema.enabled=false", "validation.every=0", "logging.checkpoint_every=100", *extra))
@@ -121,10 +123,19 @@ def test_e2e_ft_mode_trains_single_step(tmp_path, toy_root, e2e_loss, extra):
     assert result.probe_after < 0.8 * result.probe_before
     index = json.loads((tmp_path / "model" / "model_index.json").read_text())
     assert index["single_step"] is True and index["default_denoising_steps"] == 1
+    assert index.get("depth_log_scale", 0) == (10 if "model.depth_log_scale=10" in extra else 0)
     loaded = IrisDepthPipeline.from_pretrained(tmp_path / "model")
     a = result.pipeline(_image(1), "wall receding to the top", single_step=True)
     b = loaded(_image(1), "wall receding to the top", single_step=True)
     np.testing.assert_allclose(a.depth, b.depth, atol=1e-5)
+
+
+def test_a_log_spaced_target_changes_what_the_depth_loss_sees(tmp_path, toy_root):
+    common = ("optim.mode=e2e_ft", "optim.e2e_loss=depth", "optim.max_steps=1", "optim.ema.enabled=false",
+              "validation.every=0", "logging.checkpoint_every=100")
+    linear = train(_cfg(tmp_path / "linear", toy_root, *common))
+    logged = train(_cfg(tmp_path / "log", toy_root, *common, "model.depth_log_scale=10"))
+    assert abs(logged.probe_before - linear.probe_before) > 1e-3  # same start, same batch: another target
 
 
 def test_e2e_ft_through_the_tiny_decoder_trains_the_unet_and_ships_the_decoder_unchanged(tmp_path, toy_root):

@@ -18,6 +18,9 @@ from typing import Any, Literal
 
 import yaml
 
+from iris_model.depth_encoding import check_log_scale
+from iris_model.errors import InputError
+
 from .errors import ConfigError
 
 
@@ -65,6 +68,9 @@ class ModelConfig:
     parameter names (``["*"]`` = all). ``text_projection``: when the text encoder's width differs from the
     UNet's ``cross_attention_dim``, ``error`` stops with a message and ``linear`` adds a trained projection
     inside the UNet (diffusers' ``encoder_hid_proj``, so checkpoints load with no extra code).
+    ``depth_log_scale``: the decoder's depth encoding the model trains to and saves
+    (:mod:`iris_model.depth_encoding`: 0 = linear, Marigold's; k > 0 = log-spaced); ``None`` keeps the one of
+    ``init``.
     """
 
     init: str
@@ -75,6 +81,14 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     default_denoising_steps: int | None = None
     default_processing_resolution: int | None = None
+    depth_log_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.depth_log_scale is not None:
+            try:
+                self.depth_log_scale = check_log_scale(self.depth_log_scale)
+            except InputError as exc:
+                raise ConfigError(f"model.{exc}") from None
 
 
 @dataclass

@@ -12,8 +12,8 @@ averaged over images. Every configuration sees the same noise (seeded per image)
 
 ``--dataset synthetic`` scores the scene generator's seeded split (rendered on demand, captions from the scene
 graph; ``--split``, ``--count``, ``--scene-seed``, ``--scene-size``), adds the metrics on the ambiguous pixels
-(depth only the caption fixes) and, with ``--text both``, the gain from the caption, as
-:mod:`iris_training.claims` measures it.
+(depth only the caption fixes), the metrics per scene family and, with ``--text both``, the gain from the
+caption, as :mod:`iris_training.claims` measures it.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def evaluate_pipeline(
 
     Samples that mark ``ambiguous`` pixels (the synthetic scenes: depth only the caption fixes) are also scored
     on those pixels with the whole-image alignment (:func:`iris_training.claims.score`); pass a dict as
-    ``regions`` to receive those rows under ``regions["ambiguous"]``.
+    ``regions`` to receive those rows under ``regions["ambiguous"]``, and, for samples that name their scene
+    ``family``, the whole-image metrics per family under ``regions["families"]`` (rows with a ``family`` key).
     """
     from .claims import score
     for mode in text_modes:
@@ -81,6 +82,7 @@ def evaluate_pipeline(
     configs = list(dict.fromkeys((1 if single_step else s, mode) for s in steps for mode in text_modes))
     per_image: dict[tuple[int, str], list[dict[str, float]]] = {c: [] for c in configs}
     per_image_ambiguous: dict[tuple[int, str], list[dict[str, float]]] = {c: [] for c in configs}
+    per_family: dict[tuple[int, str, str], list[dict[str, float]]] = {}
     for i in tqdm(range(count), desc="evaluating", disable=not progress):
         sample = dataset[i]
         rgb = torch.as_tensor(np.asarray(sample["rgb"]), dtype=torch.float32)
@@ -110,6 +112,8 @@ def evaluate_pipeline(
             else:
                 whole = compute_metrics(out.depth[0], gt, valid, min_depth=min_depth, max_depth=max_depth)
             per_image[(n_steps, mode)].append(whole)
+            if "family" in sample:
+                per_family.setdefault((n_steps, mode, str(sample["family"])), []).append(whole)
     rows = []
     for (n_steps, mode), metrics in per_image.items():
         if not metrics:
@@ -120,6 +124,11 @@ def evaluate_pipeline(
             {"steps": n_steps, "text": mode, "n": len(metrics), **mean_metrics(metrics)}
             for (n_steps, mode), metrics in per_image_ambiguous.items() if metrics
         ]
+        if per_family:
+            regions["families"] = [
+                {"steps": n_steps, "text": mode, "family": family, "n": len(metrics), **mean_metrics(metrics)}
+                for (n_steps, mode, family), metrics in sorted(per_family.items())
+            ]
     return rows
 
 
@@ -151,13 +160,16 @@ def text_effect(rows: list[dict[str, Any]], ambiguous: list[dict[str, Any]] | No
 
 
 def markdown_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
-    """The rows as a Markdown table (metrics with 4 decimals; AbsRel etc. as fractions, not percent)."""
-    head = ["steps", "text", "images", *(HEADERS[m] for m in METRIC_NAMES)]
+    """The rows as a Markdown table (metrics with 4 decimals; AbsRel etc. as fractions, not percent); rows with
+    a ``family`` get a column for it."""
+    family = bool(rows) and "family" in rows[0]
+    head = ["steps", "text", *(["family"] if family else []), "images", *(HEADERS[m] for m in METRIC_NAMES)]
     lines = [f"### {title}", ""] if title else []
     lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "|".join("---:" if i != 1 else ":---:" for i in range(len(head))) + "|")
+    lines.append("|" + "|".join(":---:" if name in ("text", "family") else "---:" for name in head) + "|")
     for r in rows:
-        cells = [str(r["steps"]), r["text"], str(r["n"]), *(f"{r[m]:.4f}" for m in METRIC_NAMES)]
+        cells = [str(r["steps"]), r["text"], *([r["family"]] if family else []), str(r["n"]),
+                 *(f"{r[m]:.4f}" for m in METRIC_NAMES)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -279,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     if regions.get("ambiguous"):
         table += "\n" + markdown_table(regions["ambiguous"], "ambiguous pixels only (depth the caption fixes), "
                                         "whole-image alignment")
+    if regions.get("families"):
+        table += "\n" + markdown_table(regions["families"], "per scene family")
     if effect:
         table += "\n" + text_effect_table(effect)
     print(table)
@@ -295,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             record["synthetic"] = synthetic
         if regions.get("ambiguous"):
             record["ambiguous"] = regions["ambiguous"]
+        if regions.get("families"):
+            record["families"] = regions["families"]
         if effect:
             record["text_effect"] = effect
         out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

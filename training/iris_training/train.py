@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from iris_model import IrisError
+from iris_model.depth_encoding import LOG_SCALE_KEY, check_log_scale, encode_depth
 from iris_model.schedulers import default_scheduler
 
 from .config import Config, OptimConfig, config_to_dict, load_config
@@ -200,6 +201,16 @@ def train(cfg: Config) -> TrainResult:
                 return decoder(x0)  # float32 inside, also where accelerate's prepare wrapped it in autocast
             return vae.decode(x0.float() / scale).sample.mean(1)
     scale, stride = models.scaling_factor, models.vae_scale_factor
+    log_scale = (cfg.model.depth_log_scale if cfg.model.depth_log_scale is not None
+                 else check_log_scale(models.extra_settings.get(LOG_SCALE_KEY, 0.0)))
+    models.extra_settings.pop(LOG_SCALE_KEY, None)  # the saved model records the encoding it was trained to
+    if log_scale:
+        models.extra_settings[LOG_SCALE_KEY] = log_scale
+
+    def depth_target(depth: torch.Tensor, valid: torch.Tensor, quantile: float) -> torch.Tensor:
+        """``[B, H, W]`` in [-1, 1]: the normalized depth in the decoder's encoding (``model.depth_log_scale``)."""
+        normalized = normalize_depth(depth, valid, quantile)
+        return encode_depth((normalized + 1.0) / 2.0, log_scale) * 2.0 - 1.0
     for d in cfg.data.train:
         if d.resolution[0] % stride or d.resolution[1] % stride:
             raise ConfigError(f"data.train {d.name}: resolution {list(d.resolution)} must be a multiple of the "
@@ -239,7 +250,7 @@ def train(cfg: Config) -> TrainResult:
         depth, valid = batch["depth"].to(device), batch["valid"].to(device)
         with torch.no_grad():
             rgb_latent = encode(rgb)
-            depth_norm = normalize_depth(depth, valid)  # [-1, 1] by the 2nd / 98th percentile
+            depth_norm = depth_target(depth, valid, MARIGOLD_QUANTILE)  # [-1, 1] by the 2nd / 98th percentile
             # The depth latent is a target of the diffusion and latent losses only; E2E-FT's depth loss needs none.
             depth_latent = encode(depth_norm[:, None].expand(-1, 3, -1, -1)) if needs_depth_latent else None
             latent_mask = latent_valid_mask(valid, stride)
@@ -288,7 +299,7 @@ def train(cfg: Config) -> TrainResult:
             if o.relative_loss_weight > 0:
                 relative = relative_depth_weight(depth, valid, o.relative_loss_weight)
                 weight = relative if weight is None else weight * relative
-            target = depth_norm if o.depth_target_quantile == MARIGOLD_QUANTILE else normalize_depth(
+            target = depth_norm if o.depth_target_quantile == MARIGOLD_QUANTILE else depth_target(
                 depth, valid, o.depth_target_quantile)
             loss = loss + affine_invariant_loss(decoded, target, valid, o.gradient_loss_weight,
                                                 pixel_weight=weight)

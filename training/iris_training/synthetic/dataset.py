@@ -9,9 +9,10 @@ object hidden behind another, a backdrop covered by objects), so the result is s
 
 A sample (:meth:`SyntheticDepthDataset.__getitem__`) is a dict of ``rgb`` float32 [3, H, W] in [0, 1], ``depth``
 float32 [H, W] planar depth in meters along the optical axis (``max_depth`` where invalid), ``valid`` bool [H, W],
-``ambiguous`` bool [H, W] (pixels whose depth only the caption fixes, see :mod:`.ambiguity`), ``caption`` str and
+``ambiguous`` bool [H, W] (pixels whose depth only the caption fixes, see :mod:`.ambiguity`), ``caption`` str,
 ``intrinsics`` float32 [3, 3] (pinhole K, camera optical frame x right, y down, z forward, pixel centers at integer
-coordinates). Arrays are torch tensors; :func:`generate_sample` gives the numpy version with the scene graph.
+coordinates) and ``family`` str (the scene family, for per-family scores). Arrays are torch tensors;
+:func:`generate_sample` gives the numpy version with the scene graph.
 
 :func:`write_split` dumps a split to a folder (``NNNNNN_rgb.png``, ``NNNNNN_depth.npy`` float32 meters,
 ``NNNNNN_masks.npz`` with ``valid`` and ``ambiguous``, and ``samples.jsonl`` with caption, K, family, probes and
@@ -49,6 +50,7 @@ SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
 MIN_PROBE_PIXELS = 40  # each pair object and the plain wall must cover at least this many pixels
 MIN_VALID_FRACTION = 0.2
 MAX_ATTEMPTS = 8
+TEXT_KEYS = ("caption", "family")  # the sample's str entries; the others are arrays
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class SyntheticSample:
             "ambiguous": self.ambiguous,
             "caption": self.caption,
             "intrinsics": self.intrinsics,
+            "family": self.scene.family,
         }
 
 
@@ -168,11 +171,12 @@ class SyntheticDepthDataset(Dataset):
         path = self.cache_dir / f"{index:06d}.npz" if self.cache_dir is not None else None
         if path is not None and path.exists():
             with np.load(path, allow_pickle=False) as z:
-                return {
-                    "rgb": z["rgb"],
-                    "depth": z["depth"], "valid": z["valid"], "ambiguous": z["ambiguous"],
-                    "caption": str(z["caption"]), "intrinsics": z["intrinsics"],
-                }
+                if "family" in z.files:  # else written before samples held their family: regenerated below
+                    return {
+                        "rgb": z["rgb"],
+                        "depth": z["depth"], "valid": z["valid"], "ambiguous": z["ambiguous"],
+                        "caption": str(z["caption"]), "intrinsics": z["intrinsics"], "family": str(z["family"]),
+                    }
         d = self.sample(index).as_dict()
         if path is not None:
             # One temporary name per process: loader workers, DDP ranks or two runs may share a cache and
@@ -191,7 +195,7 @@ class SyntheticDepthDataset(Dataset):
         d = self._arrays(index)
         if torch is None:  # pragma: no cover
             return d
-        return {k: (v if k == "caption" else torch.from_numpy(np.ascontiguousarray(v))) for k, v in d.items()}
+        return {k: (v if k in TEXT_KEYS else torch.from_numpy(np.ascontiguousarray(v))) for k, v in d.items()}
 
 
 # ------------------------------------------------------------------------------------------------ writing to disk
