@@ -192,3 +192,27 @@ def test_probe_report_groups_probe_scenes_and_its_exact_target_is_a_perfect_ceil
         assert 0.0 <= rows["VAE round trip"]["delta1"] <= 1.0
     table = markdown(result)
     assert all(f"| {key} |" in table for key in result)
+
+
+def test_probe_report_round_trip_goes_through_the_models_depth_encoding():
+    """The ceiling's VAE sees the target as the decoder is trained to output it (log-spaced at k = 10) and its
+    output is mapped back: with a VAE that returns its input, the round trip is the target itself."""
+    from types import SimpleNamespace
+
+    from iris_training.probe_report import _ceilings
+
+    from iris_model.depth_encoding import encode_depth
+
+    seen = []
+
+    def encode(image):
+        seen.append(image.clone())
+        return SimpleNamespace(latent_dist=SimpleNamespace(mode=lambda: image))
+
+    vae = SimpleNamespace(encode=encode, decode=lambda z: SimpleNamespace(sample=z))
+    depth = np.linspace(1.0, 9.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    target, round_trip = _ceilings(vae, depth, np.ones_like(depth, bool), 0.0, log_scale=10.0)
+    expected_input = encode_depth(torch.from_numpy((target + 1.0) / 2.0), 10.0) * 2.0 - 1.0
+    np.testing.assert_allclose(seen[0][0, 0].numpy(), expected_input.numpy(), atol=1e-6)
+    assert not np.allclose(seen[0][0, 0].numpy(), target, atol=1e-2)  # the encoding is not the identity here
+    np.testing.assert_allclose(round_trip, target, atol=1e-5)

@@ -9,8 +9,8 @@ after the whole image's least-squares alignment (:func:`iris_training.claims.sco
 - the model with the scene's caption and with empty text (its default steps; the gain is the difference);
 - ``target``: the true depth normalized as the training target is (:func:`~iris_training.targets.normalize_depth`
   with ``--quantile``; Marigold's 2nd / 98th percentile clip by default), a ceiling for a model trained on it;
-- ``VAE round trip``: that target encoded and decoded by the model's VAE, what its decoder shows from the
-  latent its encoder gives (a ceiling for the latent target; E2E-FT can reach past it).
+- ``VAE round trip``: that target encoded and decoded by the model's VAE (in the model's depth encoding), what
+  its decoder shows from the latent its encoder gives (a ceiling for the latent target; E2E-FT can reach past it).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from iris_model import IrisDepthPipeline
+from iris_model.depth_encoding import decode_depth, encode_depth
 
 from .claims import score
 from .synthetic.dataset import generate_sample
@@ -32,13 +33,19 @@ from .targets import normalize_depth
 ROWS = ("caption", "empty text", "target", "VAE round trip")
 
 
-def _ceilings(vae: torch.nn.Module, depth: np.ndarray, valid: np.ndarray, quantile: float
+def _ceilings(vae: torch.nn.Module, depth: np.ndarray, valid: np.ndarray, quantile: float, log_scale: float = 0.0
               ) -> tuple[np.ndarray, np.ndarray]:
-    """The normalized target and its VAE round trip, ``[H, W]`` each (unitless, affine in depth)."""
+    """The normalized target and its VAE round trip, ``[H, W]`` each (unitless, affine in depth).
+
+    The round trip goes through the model's depth encoding (``depth_log_scale`` k, 0 = linear): the target is
+    encoded as the decoder is trained to output it, and the decoded image is mapped back, as the pipeline does.
+    """
     target = normalize_depth(torch.from_numpy(depth)[None], torch.from_numpy(valid)[None], quantile)
     with torch.no_grad():
-        image = target[:, None].expand(-1, 3, -1, -1)
+        encoded = encode_depth((target + 1.0) / 2.0, log_scale) * 2.0 - 1.0
+        image = encoded[:, None].expand(-1, 3, -1, -1)
         decoded = vae.decode(vae.encode(image).latent_dist.mode()).sample.mean(1)
+        decoded = decode_depth(((decoded + 1.0) / 2.0).clamp(0.0, 1.0), log_scale) * 2.0 - 1.0
     return target[0].numpy(), decoded[0].numpy()
 
 
@@ -59,7 +66,7 @@ def report(model_dir: str, split: str, count: int, quantile: float = 0.02, seed:
             "caption": pipe(image, s.caption, generator=torch.Generator().manual_seed(seed)).depth[0],
             "empty text": pipe(image, "", generator=torch.Generator().manual_seed(seed)).depth[0],
         }
-        preds["target"], preds["VAE round trip"] = _ceilings(vae, s.depth, s.valid, quantile)
+        preds["target"], preds["VAE round trip"] = _ceilings(vae, s.depth, s.valid, quantile, pipe.depth_log_scale)
         for row, pred in preds.items():
             _, amb = score(pred, s.depth, s.valid, s.ambiguous, lo, hi)
             if amb is not None:
